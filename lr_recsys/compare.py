@@ -110,6 +110,9 @@ def markdown_table(doc: dict[str, Any]) -> str:
                 continue
             row = [name]
             for m in metrics:
+                if m not in tasks[task]:
+                    row += ["-", "-", "-"]
+                    continue
                 s = tasks[task][m]
                 row.append(f"{s['mean']:.4f} ± {s['std']:.4f}")
                 ref = best_baseline(results, task, m)

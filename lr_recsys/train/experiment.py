@@ -20,7 +20,7 @@ from lr_recsys.evaluate import predict_all, task_metrics
 from lr_recsys.explain.table import attach_explanations
 from lr_recsys.features import FeatureSpace, TensorData, to_tensors
 from lr_recsys.models import ModelInputs, RecModel, build_model, explanation_source
-from lr_recsys.train.loop import TrainResult, train
+from lr_recsys.train.loop import TrainResult, seed_everything, train
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,7 @@ def run_model(
             f"model {name!r} needs {source!r} explanation vectors, which were not built"
         )
     splits = data.splits[source]
+    seed_everything(train_cfg.seed)  # model initialisation is part of the seeded run
     model = build_model(name, data.inputs(source), model_cfg)
     result = train(
         model,
