@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lr_recsys import schema
 
@@ -97,6 +97,32 @@ class DataConfig(BaseModel):
         if not 0.0 < v < 1.0:
             raise ValueError(f"must be strictly between 0 and 1, got {v}")
         return v
+
+    @field_validator("history_len")
+    @classmethod
+    def _history(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be at least 1, got {v}")
+        return v
+
+    @field_validator("min_user_interactions")
+    @classmethod
+    def _min_inter(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError(f"must be at least 2 (one training and one test interaction), got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _rating_scale(self) -> DataConfig:
+        if self.rating_max <= self.rating_min:
+            raise ValueError(
+                f"rating_max ({self.rating_max}) must exceed rating_min ({self.rating_min})"
+            )
+        if not self.rating_min <= self.high_rating <= self.rating_max:
+            raise ValueError(
+                f"high_rating ({self.high_rating}) must lie in [{self.rating_min}, {self.rating_max}]"
+            )
+        return self
 
     @field_validator("train_fraction")
     @classmethod

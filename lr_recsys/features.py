@@ -20,15 +20,22 @@ NUMERIC_BINS = 5
 
 
 def _bucket(values: pd.Series, column: str) -> pd.Series:
-    numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().mean() < 0.9 or numeric.nunique() <= 10:
-        return values.astype(str)
+    """Categorical strings per user; "" (missing) maps to the unknown index 0 later.
+
+    Numeric columns with more than 10 distinct values are bucketed (age into the MovieLens age
+    groups, anything else into quantiles); others are used as categories as they are.
+    """
+    values = values.fillna("").astype(str)
+    numeric = pd.to_numeric(values.replace("", np.nan), errors="coerce")
+    present = values != ""
+    if not present.any() or numeric[present].notna().mean() < 0.9 or numeric.nunique() <= 10:
+        return values
     if column == "age":
-        return pd.Series(np.digitize(numeric.fillna(-1), AGE_BUCKETS), index=values.index).astype(
-            str
-        )
-    ranks = numeric.rank(pct=True).fillna(0)
-    return (np.minimum(ranks * NUMERIC_BINS, NUMERIC_BINS - 1)).astype(int).astype(str)
+        out = pd.Series(np.digitize(numeric.fillna(0), AGE_BUCKETS), index=values.index).astype(str)
+    else:
+        ranks = numeric.rank(pct=True).fillna(0)
+        out = np.minimum(ranks * NUMERIC_BINS, NUMERIC_BINS - 1).astype(int).astype(str)
+    return out.where(numeric.notna(), "")
 
 
 @dataclass
@@ -40,6 +47,7 @@ class FeatureSpace:
     context_fields: list[str] = field(default_factory=list)
     context_index: list[dict[str, int]] = field(default_factory=list)
     user_context: dict[str, list[int]] = field(default_factory=dict)
+    history_len: int = 5
 
     @property
     def n_users(self) -> int:
@@ -67,11 +75,11 @@ class FeatureSpace:
             bucketed = {c: _bucket(table[c], c) for c in fields}
             space.context_fields = fields
             space.context_index = [
-                {v: j + 1 for j, v in enumerate(sorted(bucketed[c].unique()))} for c in fields
+                {v: j + 1 for j, v in enumerate(sorted(set(bucketed[c]) - {""}))} for c in fields
             ]
             for u in table.index:
                 space.user_context[u] = [
-                    space.context_index[k][bucketed[c][u]] for k, c in enumerate(fields)
+                    space.context_index[k].get(bucketed[c][u], 0) for k, c in enumerate(fields)
                 ]
         return space
 
@@ -82,9 +90,9 @@ class FeatureSpace:
         return ids.map(self.item_index).fillna(0).to_numpy(dtype=np.int64)
 
     def histories_to_idx(self, histories: pd.Series) -> np.ndarray:
-        flat = pd.Series(
-            np.concatenate(histories.to_numpy()) if len(histories) else [], dtype=object
-        )
+        if len(histories) == 0:
+            return np.zeros((0, self.history_len), dtype=np.int64)
+        flat = pd.Series(np.concatenate(histories.to_numpy()), dtype=object)
         idx = flat.map(self.item_index).fillna(0).to_numpy(dtype=np.int64)
         return idx.reshape(len(histories), -1)
 

@@ -7,6 +7,7 @@ spelled in two files is where training/serving skew starts.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 
 # --- raw (canonical) tables -------------------------------------------------------------------
@@ -65,5 +66,5 @@ def pair_key(user_id: str, history: Sequence[str], item_id: str) -> str:
     Returns:
         A 20-hex-character digest.
     """
-    raw = "\x1f".join([str(user_id), ",".join(map(str, history)), str(item_id)])
+    raw = json.dumps([str(user_id), [str(h) for h in history], str(item_id)], ensure_ascii=False)
     return hashlib.sha1(raw.encode("utf-8")).hexdigest()[:20]

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from lr_recsys.config import AEConfig, CompareConfig, ModelConfig, TrainConfig, load_compare_config
+from lr_recsys.config import (
+    AEConfig,
+    CompareConfig,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    load_compare_config,
+)
 
 
 def test_defaults_are_the_papers_hyperparameters():
@@ -43,3 +50,18 @@ def test_unknown_keys_and_bad_values_are_rejected(tmp_path):
     bad.write_text("x: 1")
     with pytest.raises(ValueError, match=".toml or .json"):
         load_compare_config(bad, environ={})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"rating_min": 5.0, "rating_max": 1.0}, "must exceed rating_min"),
+        ({"high_rating": 9.0}, "high_rating"),
+        ({"history_len": 0}, "at least 1"),
+        ({"min_user_interactions": 1}, "at least 2"),
+        ({"train_fraction": 0.0}, "in \\(0, 1\\]"),
+    ],
+)
+def test_data_config_rejects_inconsistent_values(overrides, message):
+    with pytest.raises(ValidationError, match=message):
+        DataConfig(**overrides)

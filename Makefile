@@ -1,0 +1,40 @@
+# Two commands on a fresh machine (Python 3.11, registry access):
+#   make run   -> set up .venv and run the main job (model comparison on real ml-100k)
+#   make test  -> set up .venv and run lint + the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_EPOCHS ?= 5
+RUN_SEEDS ?= 2
+RUN_MODELS ?= mf,ncf,sasrec,din,lr-recsys-noexp
+
+.PHONY: setup run test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# CPU torch first, from local disk: an unpinned torch would pull multi-GB CUDA wheels
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/lr-recsys compare --dataset ml-100k --models $(RUN_MODELS) \
+		--tasks regression,classification --seeds $(RUN_SEEDS) --epochs $(RUN_EPOCHS) \
+		--out runs/compare/results.json
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/train_throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
