@@ -125,6 +125,42 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from lr_recsys.config import deep_merge, env_overrides, read_config_file
+    from lr_recsys.explain.config import ExplainConfig
+    from lr_recsys.explain.run import explain_dataset
+
+    merged: dict[str, Any] = read_config_file(args.config) if args.config else {}
+    merged = deep_merge(merged, env_overrides())
+    cli: dict[str, Any] = {"data": _data_overrides(args), "llm": {}}
+    for key in (
+        "max_pairs",
+        "workers",
+        "executor",
+        "variant",
+        "domain",
+        "cache_path",
+        "out",
+        "batch_size",
+    ):
+        if getattr(args, key, None) is not None:
+            cli[key] = getattr(args, key)
+    for key in ("backend", "model", "model_path", "base_url", "max_tokens"):
+        if getattr(args, key, None) is not None:
+            cli["llm"][key] = getattr(args, key)
+    if args.no_progress:
+        cli["progress"] = False
+    cfg = ExplainConfig(**deep_merge(merged, cli))
+    table, stats = explain_dataset(cfg)
+    summary = stats.summary()
+    print(json.dumps({**summary, "by_stage": stats.by_stage, "out": str(cfg.out)}, indent=2))
+    example = table.iloc[0]
+    print(
+        f"e.g. {example[schema.PAIR_KEY]}:\n  + {example[schema.POSITIVE]}\n  - {example[schema.NEGATIVE]}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lr-recsys", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -150,6 +186,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--out", type=Path, help="write the prepared examples as parquet")
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("explain", help="generate contrastive explanations with an LLM (cached)")
+    p.add_argument("--config", type=Path, help="TOML/JSON config (overridden by env, then flags)")
+    _add_data_args(p)
+    p.add_argument("--max-pairs", type=int, help="explain only the first N pairs (user/time order)")
+    p.add_argument("--backend", choices=["llamacpp", "vllm", "openai"], help="LLM backend")
+    p.add_argument("--model", help="vllm/openai model name")
+    p.add_argument("--model-path", type=Path, help="llamacpp GGUF file (default: Gemma 3 270M)")
+    p.add_argument("--base-url", help="openai-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--max-tokens", type=int, help="generated tokens per answer")
+    p.add_argument("--executor", choices=["local", "ray"], help="in-process or Ray Data actors")
+    p.add_argument("--workers", type=int, help="Ray actors (one per CPU core or GPU)")
+    p.add_argument("--batch-size", type=int, help="requests per durable cache write")
+    p.add_argument("--variant", help="prompt variant (contrastive, no_profile, positive_only, ...)")
+    p.add_argument("--domain", help="movie, hotel, restaurant or product")
+    p.add_argument("--cache-path", type=Path, help="SQLite generation cache")
+    p.add_argument("--out", type=Path, help="explanation table (parquet)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("models", help="list the registered model names")
     p.set_defaults(

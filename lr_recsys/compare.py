@@ -17,7 +17,7 @@ from lr_recsys import schema
 from lr_recsys.config import CompareConfig
 from lr_recsys.data import load_prepared
 from lr_recsys.explain.table import load_explanations
-from lr_recsys.models import BASELINES, explanation_source, model_names
+from lr_recsys.models import BASELINES, explanation_source, model_names, model_spec
 from lr_recsys.train.experiment import build_experiment_data, run_model
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,12 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
         raise ValueError(f"unknown model(s) {unknown}; available: {model_names()}")
     prepared = load_prepared(cfg.data, seed=cfg.seeds[0] if cfg.seeds else 0)
     sources = {explanation_source(m) for m in cfg.models}
-    table = load_explanations(cfg.explanations) if cfg.explanations is not None else None
+    needs_negative = any(model_spec(m)[1].get("explanations") != "pos" for m in cfg.models)
+    table = (
+        load_explanations(cfg.explanations, needs_negative)
+        if cfg.explanations is not None
+        else None
+    )
     data = build_experiment_data(prepared, sources, table, cfg.ae)
     results: Results = {}
     timings: dict[str, list[float]] = {}

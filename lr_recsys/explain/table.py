@@ -18,8 +18,11 @@ from lr_recsys.data.tables import read_table
 log = logging.getLogger(__name__)
 
 
-def validate_explanations(df: pd.DataFrame, source: str | Path) -> pd.DataFrame:
-    """Check columns, non-empty texts and unique keys; return the canonical table."""
+def validate_explanations(
+    df: pd.DataFrame, source: str | Path, require_negative: bool = True
+) -> pd.DataFrame:
+    """Check columns, non-empty texts and unique keys; return the canonical table (the three
+    explanation columns)."""
     missing = [c for c in schema.EXPLANATION_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(
@@ -29,7 +32,7 @@ def validate_explanations(df: pd.DataFrame, source: str | Path) -> pd.DataFrame:
     for col in schema.EXPLANATION_COLUMNS:
         out[col] = out[col].fillna("").astype(str).str.strip()
         empty = (out[col] == "").to_numpy()
-        if empty.any():
+        if empty.any() and (col != schema.NEGATIVE or require_negative):
             rows = [int(i) + 2 for i in empty.nonzero()[0]]
             raise DataError(f"explanation table {source}: empty {col} in {describe_rows(rows)}")
     dup = out.duplicated(schema.PAIR_KEY, keep=False).to_numpy()
@@ -42,14 +45,17 @@ def validate_explanations(df: pd.DataFrame, source: str | Path) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def load_explanations(path: Path) -> pd.DataFrame:
+def load_explanations(path: Path, require_negative: bool = True) -> pd.DataFrame:
     """Read and validate an explanation table file."""
-    return validate_explanations(read_table(path, "explanation table"), path)
+    return validate_explanations(read_table(path, "explanation table"), path, require_negative)
 
 
-def save_explanations(df: pd.DataFrame, path: Path) -> None:
-    """Write an explanation table as zstd-compressed parquet."""
-    validate_explanations(df, path).to_parquet(path, index=False, compression="zstd")
+def save_explanations(df: pd.DataFrame, path: Path, require_negative: bool = True) -> None:
+    """Validate and write an explanation table (extra columns such as ``flags`` kept) as
+    zstd-compressed parquet."""
+    validate_explanations(df, path, require_negative)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(path, index=False, compression="zstd")
 
 
 def attach_explanations(examples: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:

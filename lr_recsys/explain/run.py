@@ -1,0 +1,87 @@
+"""``lr-recsys explain``: explanations for a dataset's pairs, through the cache and a runner."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from lr_recsys import schema
+from lr_recsys.data import Prepared, load_prepared
+from lr_recsys.explain.backends import Decoding
+from lr_recsys.explain.cache import GenerationCache
+from lr_recsys.explain.config import ExplainConfig
+from lr_recsys.explain.engine import (
+    ExplainStats,
+    ExplanationEngine,
+    model_id_for,
+    pairs_from_examples,
+)
+from lr_recsys.explain.prompts import get_domain, get_variant
+from lr_recsys.explain.runners import LocalRunner, RayRunner
+
+log = logging.getLogger(__name__)
+
+
+def decoding_for(cfg: ExplainConfig) -> Decoding:
+    return Decoding(
+        max_tokens=cfg.llm.max_tokens, temperature=cfg.llm.temperature, seed=cfg.llm.seed
+    )
+
+
+def build_engine(
+    cfg: ExplainConfig, prepared: Prepared, cache: GenerationCache
+) -> ExplanationEngine:
+    """An engine over ``prepared``'s catalogue with the runner ``cfg.executor`` names."""
+    if cfg.executor == "ray":
+        runner = RayRunner(
+            cfg.llm,
+            cfg.workers,
+            cfg.ray_address,
+            temp_dir=Path(tempfile.gettempdir()) / "lr_recsys_ray",
+        )
+    else:
+        if cfg.workers != 1:
+            log.warning(
+                "executor 'local' runs one worker; use --executor ray for %d workers", cfg.workers
+            )
+        runner = LocalRunner(cfg.llm)
+    texts = dict(zip(prepared.items[schema.ITEM_ID], prepared.items[schema.ITEM_TEXT], strict=True))
+    return ExplanationEngine(
+        runner,
+        cache,
+        model_id_for(cfg.llm),
+        texts,
+        get_domain(cfg.domain, **cfg.domain_overrides),
+        get_variant(cfg.variant),
+        decoding_for(cfg),
+        cfg.batch_size,
+        cfg.progress,
+    )
+
+
+def explain_dataset(
+    cfg: ExplainConfig, prepared: Prepared | None = None
+) -> tuple[pd.DataFrame, ExplainStats]:
+    """Explain the first ``cfg.max_pairs`` pairs (in user/time order) of the dataset and write the
+    table to ``cfg.out``; returns it with the run's statistics."""
+    prepared = prepared if prepared is not None else load_prepared(cfg.data)
+    examples = prepared.examples
+    if cfg.max_pairs is not None:
+        if cfg.max_pairs < 1:
+            raise ValueError(f"max_pairs must be at least 1, got {cfg.max_pairs}")
+        examples = examples.head(cfg.max_pairs)
+    pairs = pairs_from_examples(examples)
+    cache = GenerationCache(cfg.cache_path)
+    engine = build_engine(cfg, prepared, cache)
+    try:
+        table = engine.explain(pairs)
+    finally:
+        engine.runner.close()
+        cache.close()
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(cfg.out, index=False, compression="zstd")
+    log.info("explain: %s -> %s", engine.stats.summary(), cfg.out)
+    return table, engine.stats
