@@ -39,6 +39,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--items", type=Path, help="generic: items CSV/parquet")
     g.add_argument("--users", type=Path, help="generic: optional users CSV/parquet")
     g.add_argument("--max-per-user", type=int, help="keep each user's most recent N interactions")
+    g.add_argument("--max-users", type=int, help="keep a seeded random sample of N users")
     g.add_argument(
         "--train-fraction", type=float, help="fraction of the training split (0.12, 0.25, 0.5, 1)"
     )
@@ -54,6 +55,7 @@ def _data_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "items",
         "users",
         "max_per_user",
+        "max_users",
         "train_fraction",
     ]
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}

@@ -89,6 +89,8 @@ class DataConfig(BaseModel):
     val_frac: float = 0.1  # latest 10% of each user's training part
     min_user_interactions: int = 3
     max_per_user: int | None = None  # keep only each user's most recent N interactions
+    max_users: int | None = None  # keep a random (seeded) sample of N users, for benchmark subsets
+    sample_seed: int = 0
     train_fraction: float = 1.0  # 0.12, 0.25, 0.5, 1.0 in the learning-efficiency study
 
     @field_validator("test_frac", "val_frac")

@@ -83,6 +83,12 @@ def prepare(tables: RawTables, cfg: DataConfig, seed: int = 0) -> Prepared:
         The prepared examples.
     """
     inter = _order(tables.interactions)
+    if cfg.max_users is not None:
+        users = inter[schema.USER_ID].unique()
+        if cfg.max_users < len(users):
+            keep = np.random.default_rng(cfg.sample_seed).choice(users, size=cfg.max_users, replace=False)
+            inter = inter[inter[schema.USER_ID].isin(set(keep))].reset_index(drop=True)
+            log.info("kept a seeded sample of %d of %d users", cfg.max_users, len(users))
     inter[schema.HISTORY] = _histories(inter, cfg.history_len)  # from the full past, before any cap
 
     counts = inter.groupby(schema.USER_ID)[schema.ITEM_ID].transform("size")

@@ -21,16 +21,15 @@ class LLMConfig(BaseModel):
     model: str | None = None  # vllm: HF id or path; openai: the served model name
     base_url: str | None = None  # openai: e.g. http://127.0.0.1:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # the key is read from this environment variable
-    n_ctx: int = 2048
-    n_threads: int = (
-        1  # llama.cpp threads per worker: one single-threaded worker per core is fastest
-    )
+    n_ctx: int = 1024  # llama.cpp context per sequence
+    n_threads: int = 2  # llama.cpp threads per worker
+    parallel: int = 8  # llama.cpp sequences decoded together (batched decoding, shared prefixes)
     timeout_s: float = 60.0
     max_retries: int = 3
     concurrency: int = 4  # in-flight HTTP requests per worker
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.85
-    max_tokens: int = 40
+    max_tokens: int = 32  # answers stop at the first period; this caps run-ons
     temperature: float = 0.0
     seed: int = 0
 

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 from lr_recsys.explain.backends.base import Backend, Decoding
 from lr_recsys.explain.cache import Record
-from lr_recsys.explain.normalize import FAILED, RETRIED, Normalized, normalize, parse_rating
+from lr_recsys.explain.normalize import (
+    FAILED,
+    MAX_TOKENS,
+    RETRIED,
+    Normalized,
+    normalize,
+    parse_rating,
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,9 @@ def generate_records(backend: Backend, requests: list[Request], decoding: Decodi
     results = [
         _normalise(r.kind, c.text, r.prefix) for r, c in zip(requests, completions, strict=True)
     ]
+    for n, c in zip(results, completions, strict=True):
+        if c.finish_reason == "length":
+            n.flags.append(MAX_TOKENS)
     bad = [i for i, n in enumerate(results) if not n.ok]
     if bad:
         retried = backend.complete([requests[i].prompt for i in bad], decoding.retry())

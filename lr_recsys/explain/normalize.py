@@ -17,7 +17,7 @@ _RATING = re.compile(r"\b([1-5](?:\.\d+)?)\b")
 EMPTY = "empty"
 OFF_FORMAT = "off_format"
 TRUNCATED = "truncated"
-NO_SENTENCE_END = "no_sentence_end"
+MAX_TOKENS = "max_tokens"  # the backend stopped at max_tokens, not at the end of the sentence
 RETRIED = "retried"
 FAILED = "failed"
 
@@ -55,8 +55,6 @@ def normalize(continuation: str, prefix: str, max_words: int = MAX_WORDS) -> Nor
     end = _SENTENCE_END.search(text)
     if end:
         text = text[: end.start()].strip()
-    else:
-        flags.append(NO_SENTENCE_END)
     text = text.rstrip(" ,;:-")
     words = text.split()
     if not words or not re.search(r"[A-Za-z]", text):

@@ -32,6 +32,7 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
+    finish_reason: str = "stop"  # "length" when max_tokens cut the answer
 
 
 class Backend(ABC):

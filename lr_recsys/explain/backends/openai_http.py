@@ -77,6 +77,7 @@ class OpenAIHTTPBackend(Backend):
                         int(usage.get("prompt_tokens", 0)),
                         int(usage.get("completion_tokens", 0)),
                         time.perf_counter() - start,
+                        data["choices"][0].get("finish_reason") or "stop",
                     )
                 last = f"HTTP {resp.status_code}: {resp.text[:300]}"
                 if resp.status_code not in RETRY_STATUS:

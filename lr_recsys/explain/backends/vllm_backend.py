@@ -50,6 +50,12 @@ class VLLMBackend(Backend):
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         per = (time.perf_counter() - start) / max(len(prompts), 1)
         return [
-            Completion(o.outputs[0].text, len(o.prompt_token_ids), len(o.outputs[0].token_ids), per)
+            Completion(
+                o.outputs[0].text,
+                len(o.prompt_token_ids),
+                len(o.outputs[0].token_ids),
+                per,
+                o.outputs[0].finish_reason or "stop",
+            )
             for o in outputs
         ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from lr_recsys.explain.normalize import (
     EMPTY,
-    NO_SENTENCE_END,
     OFF_FORMAT,
     TRUNCATED,
     normalize,
@@ -20,10 +19,10 @@ def test_keeps_first_sentence_with_prefix():
     assert n.ok and n.flags == []
 
 
-def test_first_line_only_and_no_sentence_end_flag():
+def test_first_line_only():
     n = normalize(" enjoys dark comedies and quirky characters\nThe consumer did not", PREFIX)
     assert n.text == f"{PREFIX} enjoys dark comedies and quirky characters."
-    assert NO_SENTENCE_END in n.flags and n.ok
+    assert n.flags == [] and n.ok
 
 
 def test_repeated_prefix_is_removed():

@@ -67,7 +67,7 @@ def test_positive_and_negative_prompts_share_everything_up_to_the_question():
     shared = 0
     while pos[shared] == neg[shared]:
         shared += 1
-    assert "Profile: This movie is a snowy thriller\n" in pos[:shared]  # whole candidate block
+    assert "</item>: a snowy thriller\n" in pos[:shared]  # the whole candidate block
     assert pos[shared:].count("\n") == 1  # they differ only in the question line and answer
     # prompts of another candidate with the same history share the history block
     other = pair_prompt("positive", HIST, ("Babe (1995) | Comedy", None), MOVIE, v)
