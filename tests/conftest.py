@@ -124,6 +124,11 @@ def tmp_csv(tmp_path: Path) -> Callable[[str, pd.DataFrame | str | bytes], Path]
     return write
 
 
+def real_data_dir() -> Path:
+    """Where real datasets are cached: ``$LR_RECSYS_TEST_DATA_DIR`` or ``<repo>/data``."""
+    return Path(os.environ.get(TEST_DATA_DIR_ENV) or REPO_ROOT / "data")
+
+
 @pytest.fixture(scope="session")
 def ml100k() -> Prepared:
     """Real ml-100k prepared with the default ``DataConfig``.
@@ -131,5 +136,4 @@ def ml100k() -> Prepared:
     Cached under ``$LR_RECSYS_TEST_DATA_DIR`` or ``<repo>/data`` (gitignored): the first run
     downloads the recbole wheel from PyPI, later runs read the parquet cache.
     """
-    data_dir = Path(os.environ.get(TEST_DATA_DIR_ENV) or REPO_ROOT / "data")
-    return load_prepared(DataConfig(data_dir=data_dir))
+    return load_prepared(DataConfig(data_dir=real_data_dir()))
