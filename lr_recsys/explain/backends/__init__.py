@@ -12,7 +12,11 @@ def build_backend(cfg: LLMConfig, reset_each_call: bool = False) -> Backend:
         from lr_recsys.explain.backends.llamacpp import LlamaCppBackend
 
         return LlamaCppBackend(
-            cfg.model_path, cfg.n_ctx, cfg.n_threads, reset_each_call=reset_each_call
+            cfg.model_path,
+            cfg.n_ctx,
+            cfg.n_threads,
+            reset_each_call=reset_each_call,
+            parallel=cfg.parallel,
         )
     if cfg.backend == "openai":
         from lr_recsys.explain.backends.openai_http import OpenAIHTTPBackend
