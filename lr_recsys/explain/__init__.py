@@ -1,4 +1,5 @@
-"""Explanations: the table the models read (the LLM engine that writes it comes next)."""
+"""Explanations: the contrastive-explanation engine (prompts, backends, cache, runners) and the
+explanation table the models read."""
 
 from lr_recsys.explain.table import (
     attach_explanations,

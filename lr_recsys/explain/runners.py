@@ -101,6 +101,8 @@ class RayRunner:
             return
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+        # a busy 2-core machine can need longer than Ray's default to register the local node
+        os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
         if self.address:
             ray.init(address=self.address, log_to_driver=False)
         else:
@@ -111,6 +113,7 @@ class RayRunner:
                 log_to_driver=False,
                 **kwargs,
             )
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         self._started = True
 
     def run(
