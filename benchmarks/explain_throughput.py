@@ -3,23 +3,27 @@
 (a) naive: one ``create_completion`` per prompt, KV cache reset before each, one model using
     both cores (2 threads), prompts in data order;
 (b) engine, cold cache: the same work through the engine with its defaults (cache lookups,
-    prefix-sharing order, batched decoding of 8 sequences that share their common prefix's KV
-    cells, one in-process llama.cpp model with 2 threads);
+    prefix-sharing order, batched decoding of 8 sequences whose common prefix is evaluated once,
+    one in-process llama.cpp model with 2 threads);
 (c) engine, warm cache: the same call again;
 (d) with --ray: the engine on a Ray Data actor pool (one single-threaded model per core).
 
-Both do exactly the same generation work (one CoT profile per distinct item, a positive and a
-negative explanation per pair, greedy decoding), so the ratio isolates the engine's mechanics.
-The line "naive, profiles per pair" estimates a loop that also re-profiles every history item
-for every pair. Goals: engine >= 2x naive; warm >= 100x faster than cold.
+Both do exactly the same generation work (one CoT profile per distinct item, then a positive and
+a negative explanation per pair, greedy decoding), so the ratio isolates the engine's mechanics.
+The line "naive, profiles per pair" estimates a loop that also re-profiles every history item for
+every pair. Every run happens in its own fresh process. Goals: engine >= 2x naive; warm >= 100x
+faster than cold.
 
-    python benchmarks/explain_throughput.py [--pairs 40] [--workers 2]
+    python benchmarks/explain_throughput.py [--pairs 20] [--ray]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +33,6 @@ from lr_recsys.config import DataConfig
 from lr_recsys.data import load_prepared
 from lr_recsys.explain.backends import LLMConfig
 from lr_recsys.explain.backends.base import Decoding
-from lr_recsys.explain.backends.llamacpp import LlamaCppBackend
 from lr_recsys.explain.cache import GenerationCache
 from lr_recsys.explain.config import ExplainConfig
 from lr_recsys.explain.engine import pairs_from_examples
@@ -51,47 +54,24 @@ def pick_pairs(prepared, n: int):
     return pairs_from_examples(full.groupby(schema.USER_ID, sort=False).head(1).head(n))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=40)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--ray", action="store_true", help="also time the Ray Data path")
-    parser.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("LR_RECSYS_DATA_DIR", "data"))
-    )
-    args = parser.parse_args()
-    prepared = load_prepared(DataConfig(data_dir=args.data_dir))
-    pairs = pick_pairs(prepared, args.pairs)
-    tmp = Path(tempfile.mkdtemp(prefix="lr_explain_bench_"))
-    cfg = ExplainConfig(
-        llm=LLMConfig(),
-        executor="ray",
-        workers=args.workers,
-        cache_path=tmp / "cache.sqlite",
-        progress=False,
-    )
+def run_naive(prepared, pairs, cfg: ExplainConfig) -> dict:
+    from lr_recsys.explain.backends.llamacpp import LlamaCppBackend
 
-    # (a) naive loop over the same prompts the engine builds: profiles of the distinct items,
-    # then a positive and a negative explanation per pair, in data order, KV cache reset each call
     domain, variant = get_domain(cfg.domain), get_variant(cfg.variant)
     texts = dict(zip(prepared.items[schema.ITEM_ID], prepared.items[schema.ITEM_TEXT], strict=True))
     items = sorted({i for p in pairs for i in (*p.history, p.item_id)})
-    print(
-        f"{len(pairs)} real ml-100k pairs -> {len(items)} item profiles + {2 * len(pairs)} "
-        f"explanations; Gemma 3 270M Q4_K_M via llama.cpp; {os.cpu_count()} CPUs\n"
-    )
     naive = LlamaCppBackend(n_threads=2, reset_each_call=True)
     dec = Decoding(max_tokens=cfg.llm.max_tokens)
     start = time.perf_counter()
     outs = naive.complete([profile_prompt(texts[i], domain) for i in items], dec)
-    profiles = {
+    prof = {
         i: normalize(o.text, profile_prefix(domain)).text for i, o in zip(items, outs, strict=True)
     }
     prompts = [
         pair_prompt(
             kind,
-            [(texts[h], profiles[h]) for h in p.history],
-            (texts[p.item_id], profiles[p.item_id]),
+            [(texts[h], prof[h]) for h in p.history],
+            (texts[p.item_id], prof[p.item_id]),
             domain,
             variant,
         )
@@ -99,66 +79,112 @@ def main() -> None:
         for kind in ("positive", "negative")
     ]
     outs += naive.complete(prompts, dec)
-    naive_s = time.perf_counter() - start
-    naive.close()
-    n_ptok = sum(o.prompt_tokens for o in outs)
-    n_ctok = sum(o.completion_tokens for o in outs)
+    seconds = time.perf_counter() - start
     per_profile = sum(o.latency_s for o in outs[: len(items)]) / len(items)
-    hist_items = sum(len(p.history) + 1 for p in pairs)
-    per_pair_naive = naive_s + (hist_items - len(items)) * per_profile
+    return {
+        "seconds": seconds,
+        "prompt_tokens": sum(o.prompt_tokens for o in outs),
+        "completion_tokens": sum(o.completion_tokens for o in outs),
+        "profiles": len(items),
+        "per_profile_s": per_profile,
+    }
 
-    # (b) engine, cold cache; (c) warm
-    timings = {}
+
+def run_engine(prepared, pairs, cfg: ExplainConfig) -> dict:
+    out = {}
     for label in ("cold", "warm"):
         cache = GenerationCache(cfg.cache_path)
         engine = build_engine(cfg, prepared, cache)
         start = time.perf_counter()
         engine.explain(pairs)
-        timings[label] = (time.perf_counter() - start, engine.stats)
+        out[label] = {
+            "seconds": time.perf_counter() - start,
+            "prompt_tokens": engine.stats.prompt_tokens,
+            "completion_tokens": engine.stats.completion_tokens,
+        }
         engine.runner.close()
         cache.close()
-    if args.ray:
-        ray_cfg = cfg.model_copy(
-            update={"executor": "ray", "workers": args.workers, "cache_path": tmp / "ray.sqlite",
-                    "llm": cfg.llm.model_copy(update={"n_threads": 1})}
-        )  # fmt: skip
-        cache = GenerationCache(ray_cfg.cache_path)
-        engine = build_engine(ray_cfg, prepared, cache)
-        start = time.perf_counter()
-        engine.explain(pairs)
-        timings["ray"] = (time.perf_counter() - start, engine.stats)
-        engine.runner.close()
-        cache.close()
-    cold_s, cold = timings["cold"]
-    warm_s, _ = timings["warm"]
+    return out
 
-    def row(name, secs, ptok, ctok):
+
+def child(args: argparse.Namespace) -> None:
+    prepared = load_prepared(DataConfig(data_dir=args.data_dir))
+    pairs = pick_pairs(prepared, args.pairs)
+    cache_path = Path(tempfile.mkdtemp(prefix="lr_explain_bench_")) / "cache.sqlite"
+    if args.child == "naive":
+        result = run_naive(prepared, pairs, ExplainConfig())
+    elif args.child == "engine":
+        result = run_engine(prepared, pairs, ExplainConfig(cache_path=cache_path, progress=False))
+    else:
+        cfg = ExplainConfig(
+            llm=LLMConfig(n_threads=1),
+            executor="ray",
+            workers=args.workers,
+            cache_path=cache_path,
+            progress=False,
+        )
+        result = run_engine(prepared, pairs, cfg)
+    print("RESULT " + json.dumps(result))
+
+
+def spawn(kind: str, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "--pairs", str(args.pairs),
+           "--workers", str(args.workers), "--data-dir", str(args.data_dir)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"{kind} run failed:\n{proc.stderr[-3000:]}")
+    return json.loads(line[len("RESULT ") :])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--ray", action="store_true", help="also time the Ray Data path")
+    parser.add_argument("--child", choices=["naive", "engine", "ray"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("LR_RECSYS_DATA_DIR", "data"))
+    )
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    naive = spawn("naive", args)
+    engine = spawn("engine", args)
+    ray = spawn("ray", args) if args.ray else None
+    n = args.pairs
+    print(
+        f"{n} real ml-100k pairs -> {naive['profiles']} item profiles + {2 * n} explanations; "
+        f"Gemma 3 270M Q4_K_M via llama.cpp; {os.cpu_count()} CPUs\n"
+    )
+    print(f"{'run':<36}{'seconds':>9}{'pairs/s':>10}{'prompt t/s':>12}{'gen t/s':>10}")
+
+    def row(name: str, r: dict) -> None:
+        s = r["seconds"]
         print(
-            f"{name:<34}{secs:>9.2f}{len(pairs) / secs:>10.2f}{ptok / secs:>12.0f}{ctok / secs:>12.1f}"
+            f"{name:<36}{s:>9.2f}{n / s:>10.2f}{r['prompt_tokens'] / s:>12.0f}"
+            f"{r['completion_tokens'] / s:>10.1f}"
         )
 
-    print(f"{'run':<34}{'seconds':>9}{'pairs/s':>10}{'prompt t/s':>12}{'gen t/s':>12}")
-    row("(a) naive loop (cache reset)", naive_s, n_ptok, n_ctok)
-    row("(b) engine, cold cache", cold_s, cold.prompt_tokens, cold.completion_tokens)
-    row("(c) engine, warm cache", warm_s, 0, 0)
-    if "ray" in timings:
-        ray_s, ray_stats = timings["ray"]
-        row(
-            f"(d) engine on Ray, {args.workers} actors",
-            ray_s,
-            ray_stats.prompt_tokens,
-            ray_stats.completion_tokens,
-        )
+    row("(a) naive loop (cache reset)", naive)
+    row("(b) engine, cold cache", engine["cold"])
+    row("(c) engine, warm cache", engine["warm"])
+    if ray:
+        row(f"(d) engine on Ray, {args.workers} actors, cold", ray["cold"])
+    hist_items = n * 6
+    per_pair = naive["seconds"] + (hist_items - naive["profiles"]) * naive["per_profile_s"]
+    print(f"{'naive, profiles per pair (est.)':<36}{per_pair:>9.2f}{n / per_pair:>10.2f}")
+    cold, warm = engine["cold"]["seconds"], engine["warm"]["seconds"]
     print(
-        f"{'naive, profiles per pair (est.)':<34}{per_pair_naive:>9.2f}{len(pairs) / per_pair_naive:>10.2f}"
+        f"\nengine vs naive: {naive['seconds'] / cold:.2f}x (goal >= 2x); "
+        f"vs naive re-profiling per pair: {per_pair / cold:.2f}x"
     )
-    print(
-        f"\nengine vs naive: {naive_s / cold_s:.2f}x (goal >= 2x); "
-        f"vs naive re-profiling per pair: {per_pair_naive / cold_s:.2f}x"
-    )
-    print(f"warm vs cold: {cold_s / warm_s:.0f}x faster (goal >= 100x)")
-    print("prompt t/s counts every prompt token, whether evaluated or reused from the KV cache")
-    print("engine times include loading the model; (d) also starting Ray and its actors")
+    if ray:
+        print(f"Ray path vs naive: {naive['seconds'] / ray['cold']['seconds']:.2f}x")
+    print(f"warm vs cold: {cold / warm:.0f}x faster (goal >= 100x)")
+    print("prompt t/s counts every prompt token, evaluated or reused from the KV cache;")
+    print("engine times include loading the model (and for (d) starting Ray and its actors)")
 
 
 if __name__ == "__main__":
