@@ -163,6 +163,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    from lr_recsys.registry import PromotionRefused, RegistryConfig, promote
+
+    overrides = {"tracking_uri": args.tracking_uri, "model_name": args.model_name}
+    cfg = RegistryConfig(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        decision = promote(cfg, args.margin)
+    except PromotionRefused as exc:
+        print(f"not promoted: {exc}")
+        return 1
+    print(f"promoted v{decision.challenger_version} to champion ({decision.reason})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lr-recsys", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -207,6 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="explanation table (parquet)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("promote", help="move the champion alias to the challenger if it is better")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///runs/mlflow.db)")
+    p.add_argument("--model-name", help="registered model name (default lr-recsys)")
+    p.add_argument(
+        "--margin", type=float, default=0.0, help="relative improvement required, e.g. 0.01"
+    )
+    p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser("models", help="list the registered model names")
     p.set_defaults(
