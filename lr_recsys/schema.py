@@ -46,6 +46,24 @@ EXPLANATION_COLUMNS = (PAIR_KEY, POSITIVE, NEGATIVE)
 # --- model input tokens (order matters: attention weights are reported with these names) ------
 TOKEN_NAMES = ("pos", "neg", "user", "item", "seq", "context")
 
+# --- feature store (Feast): entities, views, features ---------------------------------------
+EVENT_TIMESTAMP = "event_timestamp"
+ENTITY_USER = "user"
+ENTITY_ITEM = "item"
+FV_PAIR = "pair_explanations"  # per (user, item): AE embeddings + texts of the latest explanation
+FV_USER = "user_history"  # per user: the latest history_len item ids
+FV_ITEM = "item_profile"  # per item: the text the LLM and the encoders read
+POS_EMB = "pos_emb"
+NEG_EMB = "neg_emb"
+HISTORY_IDS = "history_item_ids"
+FEATURE_SERVICE_PREFIX = "lr_recsys_v"
+
+
+def feature_service_name(model_version: str | int) -> str:
+    """The versioned Feast FeatureService a model version reads its features through."""
+    return f"{FEATURE_SERVICE_PREFIX}{model_version}"
+
+
 # --- tasks ------------------------------------------------------------------------------------
 REGRESSION = "regression"
 CLASSIFICATION = "classification"

@@ -1,0 +1,159 @@
+"""Feast feature store: definitions, sources, apply/materialize, historical and online reads.
+
+Every entity, view and feature name comes from ``lr_recsys.schema`` so training (historical,
+point-in-time-correct retrieval) and serving (online reads) cannot disagree. Embedded default:
+parquet sources with the DuckDB offline engine and an SQLite online store. Production: Redis
+online store (``online="redis"``); BigQuery offline store arrives with the BigQuery source.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from lr_recsys import schema
+
+TTL = timedelta(days=3650)  # features stay valid until replaced
+
+
+class StoreConfig(BaseModel):
+    """Where the feature store keeps its registry, sources and online values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repo_dir: Path = Path("runs/feature_repo")
+    project: str = "lr_recsys"
+    online: Literal["sqlite", "redis"] = "sqlite"
+    redis_connection: str = "127.0.0.1:6379"
+
+
+def _sources_dir(cfg: StoreConfig) -> Path:
+    return cfg.repo_dir / "data"
+
+
+def definitions(cfg: StoreConfig, model_versions: list[str | int] = (1,)) -> list:
+    """Entities -> sources -> feature views -> one FeatureService per model version."""
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+    from feast.types import Array, Float32, String
+
+    data = _sources_dir(cfg)
+    user = Entity(name=schema.ENTITY_USER, join_keys=[schema.USER_ID], value_type=ValueType.STRING)
+    item = Entity(name=schema.ENTITY_ITEM, join_keys=[schema.ITEM_ID], value_type=ValueType.STRING)
+
+    def source(name: str) -> FileSource:
+        return FileSource(
+            name=f"{name}_source",
+            path=str((data / f"{name}.parquet").resolve()),
+            timestamp_field=schema.EVENT_TIMESTAMP,
+        )
+
+    pair_src, user_src, item_src = (
+        source(schema.FV_PAIR),
+        source(schema.FV_USER),
+        source(schema.FV_ITEM),
+    )
+    pair = FeatureView(
+        name=schema.FV_PAIR,
+        entities=[user, item],
+        ttl=TTL,
+        schema=[
+            Field(name=schema.POS_EMB, dtype=Array(Float32)),
+            Field(name=schema.NEG_EMB, dtype=Array(Float32)),
+            Field(name=schema.POSITIVE, dtype=String),
+            Field(name=schema.NEGATIVE, dtype=String),
+        ],
+        source=pair_src,
+    )
+    history = FeatureView(
+        name=schema.FV_USER, entities=[user], ttl=TTL,
+        schema=[Field(name=schema.HISTORY_IDS, dtype=Array(String))], source=user_src,
+    )  # fmt: skip
+    profile = FeatureView(
+        name=schema.FV_ITEM, entities=[item], ttl=TTL,
+        schema=[Field(name=schema.ITEM_TEXT, dtype=String)], source=item_src,
+    )  # fmt: skip
+    services = [
+        FeatureService(name=schema.feature_service_name(v), features=[pair, history, profile])
+        for v in model_versions
+    ]
+    return [user, item, pair_src, user_src, item_src, pair, history, profile, *services]
+
+
+def open_store(cfg: StoreConfig):
+    """A ``FeatureStore`` over ``cfg`` (registry and online store under ``repo_dir``)."""
+    os.environ.setdefault("FEAST_USAGE", "False")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="ibis.*")
+    from feast import FeatureStore, RepoConfig
+    from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
+
+    cfg.repo_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.online == "redis":
+        from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+
+        online = RedisOnlineStoreConfig(connection_string=cfg.redis_connection)
+    else:
+        from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+
+        online = SqliteOnlineStoreConfig(path=str(cfg.repo_dir / "online.db"))
+    repo = RepoConfig(
+        project=cfg.project,
+        registry=str(cfg.repo_dir / "registry.db"),
+        provider="local",
+        online_store=online,
+        offline_store=DuckDBOfflineStoreConfig(),
+        entity_key_serialization_version=3,
+        repo_path=str(cfg.repo_dir),
+    )
+    return FeatureStore(config=repo)
+
+
+def write_sources(
+    cfg: StoreConfig, pairs: pd.DataFrame, histories: pd.DataFrame, items: pd.DataFrame
+) -> None:
+    """Write the offline sources (parquet) the views read.
+
+    Args:
+        pairs: ``user_id, item_id, event_timestamp, pos_emb, neg_emb, positive, negative``.
+        histories: ``user_id, event_timestamp, history_item_ids``.
+        items: ``item_id, event_timestamp, item_text``.
+    """
+    data = _sources_dir(cfg)
+    data.mkdir(parents=True, exist_ok=True)
+    need = {
+        schema.FV_PAIR: (pairs, [schema.USER_ID, schema.ITEM_ID, schema.POS_EMB, schema.NEG_EMB, schema.POSITIVE, schema.NEGATIVE]),
+        schema.FV_USER: (histories, [schema.USER_ID, schema.HISTORY_IDS]),
+        schema.FV_ITEM: (items, [schema.ITEM_ID, schema.ITEM_TEXT]),
+    }  # fmt: skip
+    for name, (frame, cols) in need.items():
+        missing = [c for c in [*cols, schema.EVENT_TIMESTAMP] if c not in frame.columns]
+        if missing:
+            raise ValueError(f"feature source {name}: missing column(s) {missing}")
+        out = frame[[*cols, schema.EVENT_TIMESTAMP]].copy()
+        out[schema.EVENT_TIMESTAMP] = pd.to_datetime(out[schema.EVENT_TIMESTAMP], utc=True)
+        out.to_parquet(data / f"{name}.parquet", index=False)
+
+
+def apply_and_materialize(cfg: StoreConfig, end: datetime, model_versions: list[str | int] = (1,)):
+    """Register the definitions and load the latest values up to ``end`` into the online store."""
+    store = open_store(cfg)
+    store.apply(definitions(cfg, list(model_versions)))
+    store.materialize(datetime(1970, 1, 2, tzinfo=end.tzinfo), end)
+    return store
+
+
+def historical(store, entity_df: pd.DataFrame, model_version: str | int = 1) -> pd.DataFrame:
+    """Point-in-time-correct features for training rows (``user_id, item_id, event_timestamp``)."""
+    service = store.get_feature_service(schema.feature_service_name(model_version))
+    return store.get_historical_features(entity_df=entity_df, features=service).to_df()
+
+
+def online(store, rows: list[dict[str, str]], model_version: str | int = 1) -> pd.DataFrame:
+    """Latest feature values for serving rows (``{"user_id": .., "item_id": ..}``)."""
+    service = store.get_feature_service(schema.feature_service_name(model_version))
+    return pd.DataFrame(store.get_online_features(features=service, entity_rows=rows).to_dict())
