@@ -10,7 +10,7 @@ RUN_SEEDS ?= 2
 RUN_MODELS ?= mf,ncf,sasrec,din,lr-recsys-noexp
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint services bench clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,14 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup lint
+# the Redis online-store tests start a real redis-server on loopback (Debian package)
+services:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y -q redis-server >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q redis-server >/dev/null; }; }
+
+test: setup lint services
 	$(BIN)/python -m pytest -q
 
 bench: setup
