@@ -9,8 +9,10 @@ future item can leak into an example.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,30 @@ class Prepared:
     def split(self, name: str) -> pd.DataFrame:
         """Examples of one split (``train``, ``val`` or ``test``)."""
         return self.examples[self.examples[schema.SPLIT] == name]
+
+    def save(self, directory: Path) -> None:
+        """Write examples, items, users (parquet) and the config (JSON): a pipeline artifact."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.examples.to_parquet(directory / "examples.parquet", index=False)
+        self.items.to_parquet(directory / "items.parquet", index=False)
+        if self.users is not None:
+            self.users.to_parquet(directory / "users.parquet", index=False)
+        meta = {"name": self.name, "config": self.config.model_dump(mode="json")}
+        (directory / "prepared.json").write_text(json.dumps(meta))
+
+    @classmethod
+    def load(cls, directory: Path) -> Prepared:
+        """Read what ``save`` wrote."""
+        directory = Path(directory)
+        if not (directory / "prepared.json").exists():
+            raise DataError(f"{directory} is not a prepared-data directory (no prepared.json)")
+        meta = json.loads((directory / "prepared.json").read_text())
+        examples = pd.read_parquet(directory / "examples.parquet")
+        examples[schema.HISTORY] = examples[schema.HISTORY].map(list)
+        users = pd.read_parquet(directory / "users.parquet") if (directory / "users.parquet").exists() else None
+        items = pd.read_parquet(directory / "items.parquet")
+        return cls(examples, items, users, meta["name"], DataConfig(**meta["config"]))
 
 
 def item_text(items: pd.DataFrame) -> pd.Series:

@@ -268,3 +268,17 @@ def test_pair_key_column_matches_schema(prepared):
 
 def test_pair_key_distinct_for_ids_with_commas():
     assert schema.pair_key("u", ["a,b", "c"], "i") != schema.pair_key("u", ["a", "b,c"], "i")
+
+
+def test_prepared_save_load_round_trip(tiny_tables, tmp_path):
+    from lr_recsys.data import Prepared
+
+    prepared = prepare(tiny_tables, DataConfig(dataset="generic", max_per_user=6))
+    prepared.save(tmp_path / "prep")
+    loaded = Prepared.load(tmp_path / "prep")
+    pd.testing.assert_frame_equal(loaded.examples, prepared.examples)
+    pd.testing.assert_frame_equal(loaded.items, prepared.items)
+    assert loaded.config == prepared.config and loaded.name == prepared.name
+    assert isinstance(loaded.examples[schema.HISTORY].iloc[0], list)
+    with pytest.raises(DataError, match="not a prepared-data directory"):
+        Prepared.load(tmp_path)
