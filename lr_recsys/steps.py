@@ -1,0 +1,177 @@
+"""Pipeline steps: each composes the core modules into one unit of work with file inputs and
+outputs, so a KFP component (or any orchestrator) is a thin call into exactly one function here.
+
+ingest (+ interactions gate) -> explain (+ explanations gate) -> train and evaluate (+ embeddings
+and predictions gates) -> register (MLflow challenger) -> promote (champion if better).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lr_recsys import schema
+from lr_recsys.config import AEConfig, DataConfig, ModelConfig, TrainConfig
+from lr_recsys.data import Prepared, load_tables, prepare
+from lr_recsys.validate import gate, suites
+
+log = logging.getLogger(__name__)
+
+
+def ingest(data: DataConfig, out_dir: Path) -> dict[str, Any]:
+    """Load the dataset, gate the raw interactions, prepare (Sec. 5.1) and save the artifact."""
+    tables = load_tables(data)
+    gate(
+        "raw_interactions",
+        tables.interactions,
+        suites.interactions(data.rating_min, data.rating_max),
+    )
+    prepared = prepare(tables, data)
+    prepared.save(out_dir)
+    counts = prepared.examples[schema.SPLIT].value_counts().to_dict()
+    return {"examples": len(prepared.examples), **{f"n_{k}": int(v) for k, v in counts.items()}}
+
+
+def explain(prepared_dir: Path, out_path: Path, cache_path: Path, llm: dict[str, Any] | None = None,
+            variant: str = "contrastive", max_flagged: float = 0.2) -> dict[str, Any]:  # fmt: skip
+    """Generate (or fetch from the cache) explanations for every prepared pair and gate them."""
+    from lr_recsys.explain.config import ExplainConfig, LLMConfig
+    from lr_recsys.explain.prompts import get_domain, negative_prefix, positive_prefix
+    from lr_recsys.explain.run import explain_dataset
+
+    prepared = Prepared.load(prepared_dir)
+    cfg = ExplainConfig(
+        data=prepared.config, llm=LLMConfig(**(llm or {})), variant=variant,
+        cache_path=cache_path, out=out_path, progress=False,
+    )  # fmt: skip
+    table, stats = explain_dataset(cfg, prepared)
+    movie = get_domain(cfg.domain)
+    gate(
+        "explanations",
+        suites.explanation_frame(table),
+        suites.explanations(positive_prefix(movie), negative_prefix(movie)),
+    )
+    flagged = stats.flagged / max(len(table), 1)
+    if flagged > max_flagged:
+        raise ValueError(
+            f"explanations: {flagged:.1%} of pairs flagged, above the {max_flagged:.0%} limit"
+        )
+    return {**stats.summary(), "flagged_fraction": flagged}
+
+
+def train_evaluate(
+    prepared_dir: Path,
+    explanations_path: Path | None,
+    out_dir: Path,
+    model_name: str = "lr-recsys",
+    task: str = schema.REGRESSION,
+    seeds: list[int] = (0,),
+    epochs: int = 100,
+    ae_epochs: int = 100,
+) -> dict[str, Any]:
+    """Train ``model_name`` for each seed, gate embeddings and predictions, save the best-seed
+    model (safetensors), the AutoEncoder and the evaluation table; return mean test metrics."""
+    from safetensors.torch import save_file
+
+    from lr_recsys.evaluate import predict_all, primary_metric
+    from lr_recsys.explain.table import load_explanations
+    from lr_recsys.models import explanation_source
+    from lr_recsys.train.experiment import build_experiment_data, run_model
+
+    prepared = Prepared.load(prepared_dir)
+    source = explanation_source(model_name)
+    table = load_explanations(explanations_path) if explanations_path is not None else None
+    data = build_experiment_data(
+        prepared, {source}, table, AEConfig(epochs=ae_epochs, progress=False)
+    )
+    splits = data.splits[source]
+    if source is not None:
+        train = splits[schema.SPLIT_TRAIN]
+        vectors = np.concatenate([train.pos.numpy(), train.neg.numpy()])
+        gate("embeddings", suites.embedding_frame(vectors), suites.embeddings(vectors.shape[1]))
+    runs = [
+        run_model(
+            model_name,
+            task,
+            data,
+            ModelConfig(),
+            replace(TrainConfig(epochs=epochs, progress=False), seed=s),
+        )
+        for s in seeds
+    ]
+    metric, higher = primary_metric(task)
+    best = max(runs, key=lambda r: r.test[metric] if higher else -r.test[metric])
+    test = splits[schema.SPLIT_TEST]
+    pred = predict_all(best.model, test)
+    gate("predictions", pd.DataFrame({"prediction": pred}), suites.predictions())
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {k: v.contiguous() for k, v in best.model.state_dict().items()},
+        out_dir / "weights.safetensors",
+    )
+    if "ae" in data.encoders:
+        data.encoders["ae"].save(out_dir / "autoencoder")
+    ex = prepared.split(schema.SPLIT_TEST)
+    pd.DataFrame({schema.PAIR_KEY: ex[schema.PAIR_KEY].to_numpy(), "prediction": pred,
+                  schema.TARGET: ex[schema.TARGET].to_numpy(), schema.LABEL: ex[schema.LABEL].to_numpy()}
+                 ).to_csv(out_dir / "evaluation.csv", index=False)  # fmt: skip
+    per_seed = {k: [r.test[k] for r in runs] for k in runs[0].test}
+    summary = {
+        "model": model_name, "task": task, "seeds": list(seeds), "per_seed": per_seed,
+        "mean": {k: float(np.mean(v)) for k, v in per_seed.items()}, "gates_passed": True,
+        "test_pair_keys": ex[schema.PAIR_KEY].tolist(), "best_seed": best.seed,
+    }  # fmt: skip
+    (out_dir / "summary.json").write_text(json.dumps(summary))
+    torch_model_cfg = {
+        "inputs": best.model.inputs.__dict__,
+        "model_config": best.model.cfg.__dict__,
+    }
+    (out_dir / "config.json").write_text(
+        json.dumps({"model": model_name, "task": task, **torch_model_cfg}, default=list)
+    )
+    return {k: v for k, v in summary.items() if k != "test_pair_keys"}
+
+
+def register_and_promote(
+    train_dir: Path, prepared_dir: Path, tracking_uri: str, margin: float = 0.0
+) -> dict[str, Any]:
+    """Register the trained model as challenger and try to promote it to champion."""
+    from lr_recsys.registry import PromotionRefused, RegistryConfig, promote, register_model
+
+    train_dir = Path(train_dir)
+    summary = json.loads((train_dir / "summary.json").read_text())
+    cfg = RegistryConfig(tracking_uri=tracking_uri)
+    model = _load_model(train_dir)
+    ae_dir = train_dir / "autoencoder"
+    version = register_model(
+        cfg, model, summary["model"], summary["task"], summary["per_seed"], summary["test_pair_keys"],
+        summary["gates_passed"], params={"seeds": summary["seeds"]},
+        encoder_dir=ae_dir if ae_dir.exists() else None,
+        eval_table=pd.read_csv(train_dir / "evaluation.csv"),
+    )  # fmt: skip
+    try:
+        decision = promote(cfg, margin)
+        return {"version": version, "promoted": True, "reason": decision.reason}
+    except PromotionRefused as exc:
+        return {"version": version, "promoted": False, "reason": str(exc)}
+
+
+def _load_model(train_dir: Path):
+    from safetensors.torch import load_file
+
+    from lr_recsys.models import ModelInputs, build_model
+
+    cfg = json.loads((train_dir / "config.json").read_text())
+    inputs = cfg["inputs"]
+    inputs["context_sizes"] = tuple(inputs["context_sizes"])
+    mc = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["model_config"].items()}
+    model = build_model(cfg["model"], ModelInputs(**inputs), ModelConfig(**mc))
+    model.load_state_dict(load_file(train_dir / "weights.safetensors"))
+    return model
