@@ -163,6 +163,51 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pipeline_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--param expects KEY=VALUE, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from pipelines.runner import compile_pipeline, run_local, submit
+
+    params = _pipeline_params(args.param)
+    if args.action == "compile":
+        print(f"compiled {compile_pipeline(args.out)}")
+        return 0
+    if args.action == "run":
+        if not args.local:
+            raise ValueError("pipeline run needs --local (use `pipeline submit` for a cluster)")
+        run_dir = run_local(params, args.pipeline_root)
+        print(f"pipeline artifacts under {run_dir}")
+        for path in sorted(run_dir.rglob("*")):
+            if (
+                path.is_file()
+                and path.name != "executor_output.json"
+                and path.parent.name in ("metrics",)
+            ):
+                print(f"  {path.relative_to(run_dir)}: {path.read_text().strip()[:300]}")
+        for task_dir in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+            outputs = ", ".join(
+                sorted(o.name for o in task_dir.iterdir() if o.name != "executor_output.json")
+            )
+            print(f"  {task_dir.name}: {outputs}")
+        return 0
+    package = compile_pipeline(args.out)
+    print(
+        f"submitted: {submit(package, params, args.host, args.vertex_project, args.vertex_region)}"
+    )
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     from lr_recsys.registry import PromotionRefused, RegistryConfig, promote
 
@@ -221,6 +266,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="explanation table (parquet)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("pipeline", help="compile / run locally / submit the KFP pipeline")
+    p.add_argument("action", choices=["compile", "run", "submit"])
+    p.add_argument(
+        "--out", type=Path, default=Path("runs/lr_recsys_pipeline.yaml"), help="compiled YAML"
+    )
+    p.add_argument(
+        "--local", action="store_true", help="run: kfp.local.SubprocessRunner (no cluster)"
+    )
+    p.add_argument(
+        "--pipeline-root", type=Path, default=Path("runs/pipeline"), help="local artifacts"
+    )
+    p.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="pipeline parameter"
+    )
+    p.add_argument("--host", help="submit: Kubeflow Pipelines endpoint")
+    p.add_argument("--vertex-project", help="submit: Vertex AI project")
+    p.add_argument("--vertex-region", default="us-central1")
+    p.set_defaults(func=cmd_pipeline)
 
     p = sub.add_parser("promote", help="move the champion alias to the challenger if it is better")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///runs/mlflow.db)")

@@ -1,0 +1,31 @@
+"""Explanations: the LLM engine over every prepared pair (cached, resumable), then its gate."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Output
+
+from components import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def explain_op(
+    prepared: Input[Dataset],
+    cache_path: str,
+    backend: str,
+    llm_model: str,
+    max_tokens: int,
+    explanations: Output[Dataset],
+    metrics: Output[Metrics],
+):
+    from pathlib import Path
+
+    from lr_recsys.steps import explain
+
+    llm = {
+        "backend": backend,
+        "max_tokens": max_tokens,
+        **({"model": llm_model} if llm_model else {}),
+    }
+    table = Path(explanations.path) / "explanations.parquet"  # the artifact is a directory
+    summary = explain(Path(prepared.path), table, Path(cache_path), llm)
+    for key, value in summary.items():
+        metrics.log_metric(key, value)

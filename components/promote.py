@@ -1,0 +1,24 @@
+"""Register (MLflow challenger) and promote through the gate (champion if better)."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from components import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def promote_op(
+    model: Input[Model],
+    prepared: Input[Dataset],
+    tracking_uri: str,
+    margin: float,
+    metrics: Output[Metrics],
+) -> str:
+    from pathlib import Path
+
+    from lr_recsys.steps import register_and_promote
+
+    decision = register_and_promote(Path(model.path), Path(prepared.path), tracking_uri, margin)
+    metrics.log_metric("promoted", float(decision["promoted"]))
+    metrics.log_metric("version", float(decision["version"]))
+    return decision["reason"]

@@ -1,0 +1,1 @@
+"""Pipeline wiring (``lr_recsys_pipeline``) and its runner (compile, run locally, submit)."""
