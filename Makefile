@@ -1,5 +1,5 @@
 # Two commands on a fresh machine (Python 3.11, registry access):
-#   make run   -> set up .venv and run the main job (model comparison on real ml-100k)
+#   make run   -> set up .venv and run the main job (the pipeline, locally, on real ml-100k)
 #   make test  -> set up .venv and run lint + the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +10,7 @@ RUN_SEEDS ?= 2
 RUN_MODELS ?= mf,ncf,sasrec,din,lr-recsys-noexp
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF
 
-.PHONY: setup run test lint services bench clean
+.PHONY: setup run compare test lint services bench clean
 
 setup: $(STAMP)
 
@@ -24,7 +24,13 @@ $(STAMP): pyproject.toml
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# the main job: the KFP pipeline, run locally (ingest+validate -> LLM explanations -> train +
+# evaluate -> register + promote) on a real ml-100k sample with the embedded defaults
 run: setup
+	$(BIN)/lr-recsys pipeline run --local --pipeline-root runs/pipeline
+
+# the model comparison on the full ml-100k (baselines and the no-explanation twin)
+compare: setup
 	$(BIN)/lr-recsys compare --dataset ml-100k --models $(RUN_MODELS) \
 		--tasks regression,classification --seeds $(RUN_SEEDS) --epochs $(RUN_EPOCHS) \
 		--out runs/compare/results.json
