@@ -187,19 +187,21 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         if not args.local:
             raise ValueError("pipeline run needs --local (use `pipeline submit` for a cluster)")
         run_dir = run_local(params, args.pipeline_root)
-        print(f"pipeline artifacts under {run_dir}")
-        for path in sorted(run_dir.rglob("*")):
-            if (
-                path.is_file()
-                and path.name != "executor_output.json"
-                and path.parent.name in ("metrics",)
-            ):
-                print(f"  {path.relative_to(run_dir)}: {path.read_text().strip()[:300]}")
+        print(f"\npipeline artifacts under {run_dir}")
         for task_dir in sorted(p for p in run_dir.iterdir() if p.is_dir()):
-            outputs = ", ".join(
-                sorted(o.name for o in task_dir.iterdir() if o.name != "executor_output.json")
-            )
-            print(f"  {task_dir.name}: {outputs}")
+            print(f"  {task_dir.name}/")
+            for out in sorted(o for o in task_dir.iterdir() if o.name != "executor_output.json"):
+                print(f"    {out.name}: {out}")
+            meta = task_dir / "executor_output.json"
+            if meta.exists():
+                for name, arts in json.loads(meta.read_text()).get("artifacts", {}).items():
+                    for art in arts.get("artifacts", []):
+                        if art.get("metadata"):
+                            shown = {
+                                k: round(v, 4) if isinstance(v, float) else v
+                                for k, v in art["metadata"].items()
+                            }
+                            print(f"    {name}: {shown}")
         return 0
     package = compile_pipeline(args.out)
     print(
