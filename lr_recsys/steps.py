@@ -118,6 +118,10 @@ def train_evaluate(
     )
     if "ae" in data.encoders:
         data.encoders["ae"].save(out_dir / "autoencoder")
+        mean, std = data.standardisers["ae"]
+        (out_dir / "autoencoder" / "standardise.json").write_text(
+            json.dumps({"mean": mean.tolist(), "std": std.tolist()})
+        )
     ex = prepared.split(schema.SPLIT_TEST)
     pd.DataFrame({schema.PAIR_KEY: ex[schema.PAIR_KEY].to_numpy(), "prediction": pred,
                   schema.TARGET: ex[schema.TARGET].to_numpy(), schema.LABEL: ex[schema.LABEL].to_numpy()}
@@ -137,6 +141,54 @@ def train_evaluate(
         json.dumps({"model": model_name, "task": task, **torch_model_cfg}, default=list)
     )
     return {k: v for k, v in summary.items() if k != "test_pair_keys"}
+
+
+def register_features(
+    prepared_dir: Path,
+    explanations_path: Path,
+    train_dir: Path,
+    repo_dir: Path,
+    model_version: int = 1,
+) -> dict[str, Any]:
+    """Encode every pair's explanations with the trained AutoEncoder (standardised exactly as in
+    training), write the Feast sources (pair embeddings + texts, latest user histories, item
+    texts) and apply + materialize them to the online store."""
+    from lr_recsys.encoder import ExplanationEncoder
+    from lr_recsys.explain.table import attach_explanations, load_explanations
+    from lr_recsys.feature_store import StoreConfig, apply_and_materialize, write_sources
+
+    prepared = Prepared.load(prepared_dir)
+    ae_dir = Path(train_dir) / "autoencoder"
+    encoder = ExplanationEncoder.load(ae_dir)
+    stats = json.loads((ae_dir / "standardise.json").read_text())
+    mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
+    ex = attach_explanations(prepared.examples, load_explanations(explanations_path))
+
+    def vec(texts: list[str]) -> list[list[float]]:
+        return [list(v) for v in ((encoder.encode(texts) - mean) / std).astype(np.float32)]
+
+    when = pd.to_datetime(ex[schema.TIMESTAMP], unit="s", utc=True)
+    pairs = pd.DataFrame({
+        schema.USER_ID: ex[schema.USER_ID], schema.ITEM_ID: ex[schema.ITEM_ID], schema.EVENT_TIMESTAMP: when,
+        schema.POS_EMB: vec(ex[schema.POSITIVE].tolist()), schema.NEG_EMB: vec(ex[schema.NEGATIVE].tolist()),
+        schema.POSITIVE: ex[schema.POSITIVE], schema.NEGATIVE: ex[schema.NEGATIVE],
+    })  # fmt: skip
+    last = ex.sort_values(schema.TIMESTAMP, kind="mergesort").groupby(schema.USER_ID).tail(1)
+    length = prepared.config.history_len
+    histories = pd.DataFrame({
+        schema.USER_ID: last[schema.USER_ID],
+        schema.EVENT_TIMESTAMP: pd.to_datetime(last[schema.TIMESTAMP], unit="s", utc=True),
+        schema.HISTORY_IDS: [[i for i in [*h, item] if i != schema.PAD_ITEM][-length:] for h, item in zip(last[schema.HISTORY], last[schema.ITEM_ID], strict=True)],
+    })  # fmt: skip
+    start = when.min()
+    items = pd.DataFrame({
+        schema.ITEM_ID: prepared.items[schema.ITEM_ID], schema.EVENT_TIMESTAMP: start,
+        schema.ITEM_TEXT: prepared.items[schema.ITEM_TEXT],
+    })  # fmt: skip
+    cfg = StoreConfig(repo_dir=Path(repo_dir))
+    write_sources(cfg, pairs, histories, items)
+    apply_and_materialize(cfg, when.max().to_pydatetime() + pd.Timedelta(days=1), [model_version])
+    return {"pairs": len(pairs), "users": len(histories), "items": len(items)}
 
 
 def register_and_promote(

@@ -1,11 +1,13 @@
 """The LR-Recsys training pipeline: wiring only.
 
-ingest + validate -> explanations (LLM engine) -> train + evaluate -> register + promote.
+ingest + validate -> explanations (LLM engine) -> train + evaluate -> Feast features
+(apply + materialize) and register + promote.
 """
 
 from kfp import dsl
 
 from components.explain import explain_op
+from components.features import features_op
 from components.ingest import ingest_op
 from components.promote import promote_op
 from components.train import train_op
@@ -32,6 +34,7 @@ def lr_recsys_pipeline(
     ae_epochs: int = 100,
     tracking_uri: str = "sqlite:///runs/mlflow.db",
     margin: float = 0.0,
+    feature_repo_dir: str = "runs/feature_repo",
 ):
     ingest = ingest_op(
         dataset=dataset, data_dir=data_dir, max_users=max_users, max_per_user=max_per_user
@@ -43,6 +46,10 @@ def lr_recsys_pipeline(
     train = train_op(
         prepared=ingest.outputs["prepared"], explanations=explain.outputs["explanations"],
         model_name=model_name, task=task, seeds=seeds, epochs=epochs, ae_epochs=ae_epochs,
+    )  # fmt: skip
+    features_op(
+        prepared=ingest.outputs["prepared"], explanations=explain.outputs["explanations"],
+        model=train.outputs["model"], feature_repo_dir=feature_repo_dir,
     )  # fmt: skip
     promote_op(
         model=train.outputs["model"],

@@ -34,6 +34,7 @@ class ExperimentData:
     splits: dict[str | None, dict[str, TensorData]] = field(default_factory=dict)
     encoder_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     encoders: dict[str, object] = field(default_factory=dict)
+    standardisers: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def rating_span(self) -> float:
@@ -49,11 +50,12 @@ class ExperimentData:
 
 def _standardise(
     vectors: dict[str, tuple[np.ndarray, np.ndarray]],
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
+    """Standardise with training-split statistics; returns the vectors and (mean, std)."""
     train_pos, train_neg = vectors[schema.SPLIT_TRAIN]
     stacked = np.concatenate([train_pos, train_neg])
     mean, std = stacked.mean(0), stacked.std(0) + 1e-6
-    return {k: ((p - mean) / std, (n - mean) / std) for k, (p, n) in vectors.items()}
+    return {k: ((p - mean) / std, (n - mean) / std) for k, (p, n) in vectors.items()}, (mean, std)
 
 
 def build_experiment_data(
@@ -105,7 +107,7 @@ def build_experiment_data(
             )
             for s, df in frames.items()
         }
-        vectors = _standardise(vectors)
+        vectors, data.standardisers[source] = _standardise(vectors)
         data.splits[source] = {s: to_tensors(frames[s], space, vectors[s]) for s in schema.SPLITS}
     return data
 

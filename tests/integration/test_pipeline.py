@@ -25,16 +25,27 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path):
     params = {
         "data_dir": str(real_data_dir()), "max_users": 2, "max_per_user": 3,
         "cache_path": str(tmp_path / "cache.sqlite"), "seeds": "0", "epochs": 2, "ae_epochs": 2,
-        "tracking_uri": tracking,
+        "tracking_uri": tracking, "feature_repo_dir": str(tmp_path / "repo"),
     }  # fmt: skip
     run_dir = run_local(params, tmp_path / "root")
     tasks = {p.name for p in run_dir.iterdir() if p.is_dir()}
-    assert {"ingest-op", "explain-op", "train-op", "promote-op"} <= tasks
+    assert {"ingest-op", "explain-op", "train-op", "features-op", "promote-op"} <= tasks
     assert (run_dir / "ingest-op" / "prepared" / "examples.parquet").exists()
     assert (run_dir / "explain-op" / "explanations").exists()
     assert (run_dir / "train-op" / "model" / "weights.safetensors").exists()
     champion = MlflowClient(tracking).get_model_version_by_alias("lr-recsys", "champion")
     assert str(champion.version) == "1"
+    # the features step materialized the pairs to the online store (8-d AE embeddings + texts)
+    from lr_recsys import schema
+    from lr_recsys.data import Prepared
+    from lr_recsys.feature_store import StoreConfig, online, open_store
+
+    last = Prepared.load(run_dir / "ingest-op" / "prepared").examples.iloc[-1]
+    keys = {schema.USER_ID: last[schema.USER_ID], schema.ITEM_ID: last[schema.ITEM_ID]}
+    row = online(open_store(StoreConfig(repo_dir=tmp_path / "repo")), [keys]).iloc[0]
+    assert len(row[schema.POS_EMB]) == 8 and len(row[schema.NEG_EMB]) == 8
+    assert row[schema.POSITIVE].startswith("The consumer watched this movie because")
+    assert row[schema.HISTORY_IDS][-1] == last[schema.ITEM_ID]  # the latest history ends with it
 
 
 def test_pipeline_cli_compiles(tmp_path, capsys):
