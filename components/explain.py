@@ -13,6 +13,7 @@ def explain_op(
     backend: str,
     llm_model: str,
     max_tokens: int,
+    serving_candidates: int,
     explanations: Output[Dataset],
     metrics: Output[Metrics],
 ):
@@ -26,6 +27,8 @@ def explain_op(
         **({"model": llm_model} if llm_model else {}),
     }
     table = Path(explanations.path) / "explanations.parquet"  # the artifact is a directory
-    summary = explain(Path(prepared.path), table, Path(cache_path), llm)
+    summary = explain(
+        Path(prepared.path), table, Path(cache_path), llm, serving_candidates=serving_candidates
+    )
     for key, value in summary.items():
         metrics.log_metric(key, value)

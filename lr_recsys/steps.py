@@ -38,19 +38,43 @@ def ingest(data: DataConfig, out_dir: Path) -> dict[str, Any]:
     return {"examples": len(prepared.examples), **{f"n_{k}": int(v) for k, v in counts.items()}}
 
 
+SERVING_PAIRS = "serving_pairs.parquet"  # written next to the explanation table
+
+
 def explain(prepared_dir: Path, out_path: Path, cache_path: Path, llm: dict[str, Any] | None = None,
-            variant: str = "contrastive", max_flagged: float = 0.2) -> dict[str, Any]:  # fmt: skip
-    """Generate (or fetch from the cache) explanations for every prepared pair and gate them."""
+            variant: str = "contrastive", max_flagged: float = 0.2,
+            serving_candidates: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Generate (or fetch from the cache) explanations for every prepared pair and for each
+    user's top ``serving_candidates`` unrated candidates against their latest history (so that
+    serving never waits for the LLM), then gate them."""
+    from lr_recsys.candidates import serving_pairs
+    from lr_recsys.explain.cache import GenerationCache
     from lr_recsys.explain.config import ExplainConfig, LLMConfig
+    from lr_recsys.explain.engine import pairs_from_examples
     from lr_recsys.explain.prompts import get_domain, negative_prefix, positive_prefix
-    from lr_recsys.explain.run import explain_dataset
+    from lr_recsys.explain.run import build_engine
 
     prepared = Prepared.load(prepared_dir)
     cfg = ExplainConfig(
         data=prepared.config, llm=LLMConfig(**(llm or {})), variant=variant,
         cache_path=cache_path, out=out_path, progress=False,
     )  # fmt: skip
-    table, stats = explain_dataset(cfg, prepared)
+    serving = serving_pairs(prepared, serving_candidates)
+    cache = GenerationCache(cfg.cache_path)
+    engine = build_engine(cfg, prepared, cache)
+    try:
+        table = engine.explain(pairs_from_examples(prepared.examples) + [p for p, _ in serving])
+    finally:
+        engine.runner.close()
+        cache.close()
+    stats = engine.stats
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out_path, index=False, compression="zstd")
+    pd.DataFrame(
+        {schema.PAIR_KEY: [p.pair_key for p, _ in serving], schema.USER_ID: [p.user_id for p, _ in serving],
+         schema.ITEM_ID: [p.item_id for p, _ in serving], schema.TIMESTAMP: [t for _, t in serving]}
+    ).to_parquet(out_path.parent / SERVING_PAIRS, index=False)  # fmt: skip
     movie = get_domain(cfg.domain)
     gate(
         "explanations",
@@ -153,6 +177,7 @@ def register_features(
     """Encode every pair's explanations with the trained AutoEncoder (standardised exactly as in
     training), write the Feast sources (pair embeddings + texts, latest user histories, item
     texts) and apply + materialize them to the online store."""
+    from lr_recsys.candidates import latest_histories
     from lr_recsys.encoder import ExplanationEncoder
     from lr_recsys.explain.table import attach_explanations, load_explanations
     from lr_recsys.feature_store import StoreConfig, apply_and_materialize, write_sources
@@ -162,7 +187,12 @@ def register_features(
     encoder = ExplanationEncoder.load(ae_dir)
     stats = json.loads((ae_dir / "standardise.json").read_text())
     mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
-    ex = attach_explanations(prepared.examples, load_explanations(explanations_path))
+    table = load_explanations(explanations_path)
+    ex = attach_explanations(prepared.examples, table)
+    serving_path = Path(explanations_path).parent / SERVING_PAIRS
+    if serving_path.exists():  # serving candidates: valid from just after the user's last rating
+        serving = pd.read_parquet(serving_path).merge(table, on=schema.PAIR_KEY, how="inner")
+        ex = pd.concat([ex, serving], ignore_index=True)
 
     def vec(texts: list[str]) -> list[list[float]]:
         return [list(v) for v in ((encoder.encode(texts) - mean) / std).astype(np.float32)]
@@ -173,12 +203,11 @@ def register_features(
         schema.POS_EMB: vec(ex[schema.POSITIVE].tolist()), schema.NEG_EMB: vec(ex[schema.NEGATIVE].tolist()),
         schema.POSITIVE: ex[schema.POSITIVE], schema.NEGATIVE: ex[schema.NEGATIVE],
     })  # fmt: skip
-    last = ex.sort_values(schema.TIMESTAMP, kind="mergesort").groupby(schema.USER_ID).tail(1)
-    length = prepared.config.history_len
+    latest = latest_histories(prepared)  # from the rated examples only
     histories = pd.DataFrame({
-        schema.USER_ID: last[schema.USER_ID],
-        schema.EVENT_TIMESTAMP: pd.to_datetime(last[schema.TIMESTAMP], unit="s", utc=True),
-        schema.HISTORY_IDS: [[i for i in [*h, item] if i != schema.PAD_ITEM][-length:] for h, item in zip(last[schema.HISTORY], last[schema.ITEM_ID], strict=True)],
+        schema.USER_ID: list(latest),
+        schema.EVENT_TIMESTAMP: pd.to_datetime([ts for _, ts in latest.values()], unit="s", utc=True),
+        schema.HISTORY_IDS: [items for items, _ in latest.values()],
     })  # fmt: skip
     start = when.min()
     items = pd.DataFrame({

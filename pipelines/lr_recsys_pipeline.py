@@ -26,6 +26,7 @@ def lr_recsys_pipeline(
     backend: str = "llamacpp",
     llm_model: str = "",
     max_tokens: int = 32,
+    serving_candidates: int = 3,
     cache_path: str = "data/llm_cache.sqlite",
     model_name: str = "lr-recsys",
     task: str = "regression",
@@ -41,7 +42,7 @@ def lr_recsys_pipeline(
     )
     explain = explain_op(
         prepared=ingest.outputs["prepared"], cache_path=cache_path, backend=backend,
-        llm_model=llm_model, max_tokens=max_tokens,
+        llm_model=llm_model, max_tokens=max_tokens, serving_candidates=serving_candidates,
     )  # fmt: skip
     train = train_op(
         prepared=ingest.outputs["prepared"], explanations=explain.outputs["explanations"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from lr_recsys.cli import main
 from pipelines.runner import compile_pipeline, run_local
 from tests.conftest import real_data_dir
@@ -46,6 +48,26 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path):
     assert len(row[schema.POS_EMB]) == 8 and len(row[schema.NEG_EMB]) == 8
     assert row[schema.POSITIVE].startswith("The consumer watched this movie because")
     assert row[schema.HISTORY_IDS][-1] == last[schema.ITEM_ID]  # the latest history ends with it
+    # serving candidates (top-3 popular unrated items per user) have precomputed explanations too
+    serving = pd.read_parquet(run_dir / "explain-op" / "explanations" / "serving_pairs.parquet")
+    assert len(serving) == 3 * 2 and not set(serving[schema.ITEM_ID]) & set(
+        rated_by(run_dir, serving)
+    )
+    cand = serving.iloc[0]
+    keys = {schema.USER_ID: cand[schema.USER_ID], schema.ITEM_ID: cand[schema.ITEM_ID]}
+    cand_row = online(open_store(StoreConfig(repo_dir=tmp_path / "repo")), [keys]).iloc[0]
+    assert cand_row[schema.NEGATIVE].startswith("The consumer did not watch this movie because")
+
+
+def rated_by(run_dir, serving):
+    from lr_recsys import schema
+    from lr_recsys.data import Prepared
+
+    ex = Prepared.load(run_dir / "ingest-op" / "prepared").examples
+    user = serving.iloc[0][schema.USER_ID]
+    return set(ex.loc[ex[schema.USER_ID] == user, schema.ITEM_ID]) & set(
+        serving.loc[serving[schema.USER_ID] == user, schema.ITEM_ID]
+    )
 
 
 def test_pipeline_cli_compiles(tmp_path, capsys):
