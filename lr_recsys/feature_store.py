@@ -92,7 +92,8 @@ def open_store(cfg: StoreConfig):
     from feast import FeatureStore, RepoConfig
     from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
 
-    cfg.repo_dir.mkdir(parents=True, exist_ok=True)
+    repo_dir = cfg.repo_dir.resolve()  # Feast resolves relative paths against repo_path
+    repo_dir.mkdir(parents=True, exist_ok=True)
     if cfg.online == "redis":
         from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 
@@ -100,15 +101,15 @@ def open_store(cfg: StoreConfig):
     else:
         from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
 
-        online = SqliteOnlineStoreConfig(path=str(cfg.repo_dir / "online.db"))
+        online = SqliteOnlineStoreConfig(path=str(repo_dir / "online.db"))
     repo = RepoConfig(
         project=cfg.project,
-        registry=str(cfg.repo_dir / "registry.db"),
+        registry=str(repo_dir / "registry.db"),
         provider="local",
         online_store=online,
         offline_store=DuckDBOfflineStoreConfig(),
         entity_key_serialization_version=3,
-        repo_path=str(cfg.repo_dir),
+        repo_path=str(repo_dir),
     )
     return FeatureStore(config=repo)
 

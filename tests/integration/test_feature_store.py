@@ -4,6 +4,7 @@ point-in-time historical retrieval and online reads, all through the schema's na
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -179,3 +180,24 @@ def test_feature_repo_module_exposes_the_template_objects():
     assert module.pair_explanations.name == schema.FV_PAIR
     assert module.lr_recsys_v1.name == schema.feature_service_name(1)
     assert {e.name for e in (module.user, module.item)} == {schema.ENTITY_USER, schema.ENTITY_ITEM}
+
+
+def test_relative_repo_dir_works_from_any_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = StoreConfig(repo_dir=Path("runs/repo"))  # relative, as in the pipeline's default
+    pairs = pd.DataFrame({
+        schema.USER_ID: ["u1"], schema.ITEM_ID: ["i1"], schema.EVENT_TIMESTAMP: [T0],
+        schema.POS_EMB: [_vec(0)], schema.NEG_EMB: [_vec(1)], schema.POSITIVE: ["p"], schema.NEGATIVE: ["n"],
+    })  # fmt: skip
+    hist = pd.DataFrame(
+        {schema.USER_ID: ["u1"], schema.EVENT_TIMESTAMP: [T0], schema.HISTORY_IDS: [["i2"]]}
+    )
+    items = pd.DataFrame(
+        {schema.ITEM_ID: ["i1"], schema.EVENT_TIMESTAMP: [T0], schema.ITEM_TEXT: ["x"]}
+    )
+    write_sources(cfg, pairs, hist, items)
+    store = apply_and_materialize(cfg, T0 + timedelta(days=1))
+    assert (
+        online(store, [{schema.USER_ID: "u1", schema.ITEM_ID: "i1"}]).loc[0, schema.POSITIVE] == "p"
+    )
+    assert (tmp_path / "runs" / "repo" / "registry.db").exists()
