@@ -28,3 +28,30 @@ def test_manifest_parses_and_its_entrypoint_is_a_valid_command(path):
             argv = shlex.split(entry)
             assert argv[0] == "lr-recsys"
             build_parser().parse_args(argv[1:])  # exits (SystemExit) on an unknown flag
+
+
+DOCKERFILES = sorted((INFRA / "docker").glob("Dockerfile.*"))
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_copies_files_that_exist(path):
+    repo = INFRA.parent
+    copies = [
+        line.split()[1:-1] for line in path.read_text().splitlines() if line.startswith("COPY ")
+    ]
+    assert copies, f"{path.name} copies nothing"
+    for sources in copies:
+        for src in sources:
+            assert (repo / src).exists(), f"{path.name}: COPY {src} does not exist"
+    assert "pip install" in path.read_text()
+
+
+def test_ci_workflow_runs_valid_commands():
+    workflow = yaml.safe_load((INFRA / "ci" / "pipeline.yml").read_text())
+    steps = workflow["jobs"]["pipeline"]["steps"]
+    commands = [s["run"] for s in steps if "run" in s]
+    assert "make test" in commands
+    for cmd in commands:
+        if cmd.startswith(".venv/bin/lr-recsys"):
+            argv = shlex.split(cmd.replace("${{ vars.KFP_HOST }}", "http://kfp"))
+            build_parser().parse_args(argv[1:])
