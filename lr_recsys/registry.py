@@ -11,20 +11,19 @@ primary metric by the configured margin; otherwise it refuses with the numbers.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
-from safetensors.torch import save_file
 
 from lr_recsys.evaluate import primary_metric
 from lr_recsys.models.base import RecModel
+from lr_recsys.models.io import save_model
 
 log = logging.getLogger(__name__)
 
@@ -118,20 +117,7 @@ def register_model(
             }
         )
         out = Path(tmp) / "model"
-        out.mkdir()
-        save_file(
-            {k: v.contiguous() for k, v in model.state_dict().items()}, out / "weights.safetensors"
-        )
-        (out / "config.json").write_text(
-            json.dumps(
-                {
-                    "model": model_name,
-                    "task": task,
-                    "inputs": asdict(model.inputs),
-                    "model_config": asdict(model.cfg),
-                }
-            )
-        )
+        save_model(model, model_name, task, out)
         mlflow.log_artifacts(str(out), artifact_path="model")
         if encoder_dir is not None:
             mlflow.log_artifacts(str(encoder_dir), artifact_path="autoencoder")

@@ -19,6 +19,7 @@ import pandas as pd
 from lr_recsys import schema
 from lr_recsys.config import AEConfig, DataConfig, ModelConfig, TrainConfig
 from lr_recsys.data import Prepared, load_tables, prepare
+from lr_recsys.models.io import load_model, save_model
 from lr_recsys.validate import gate, suites
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,9 @@ def explain(prepared_dir: Path, out_path: Path, cache_path: Path, llm: dict[str,
     user's top ``serving_candidates`` unrated candidates against their latest history (so that
     serving never waits for the LLM), then gate them."""
     from lr_recsys.candidates import serving_pairs
-    from lr_recsys.explain.cache import GenerationCache
     from lr_recsys.explain.config import ExplainConfig, LLMConfig
-    from lr_recsys.explain.engine import pairs_from_examples
     from lr_recsys.explain.prompts import get_domain, negative_prefix, positive_prefix
-    from lr_recsys.explain.run import build_engine
+    from lr_recsys.explain.run import explain_dataset
 
     prepared = Prepared.load(prepared_dir)
     cfg = ExplainConfig(
@@ -60,21 +59,11 @@ def explain(prepared_dir: Path, out_path: Path, cache_path: Path, llm: dict[str,
         cache_path=cache_path, out=out_path, progress=False,
     )  # fmt: skip
     serving = serving_pairs(prepared, serving_candidates)
-    cache = GenerationCache(cfg.cache_path)
-    engine = build_engine(cfg, prepared, cache)
-    try:
-        table = engine.explain(pairs_from_examples(prepared.examples) + [p for p, _ in serving])
-    finally:
-        engine.runner.close()
-        cache.close()
-    stats = engine.stats
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out_path, index=False, compression="zstd")
+    table, stats = explain_dataset(cfg, prepared, extra_pairs=[p for p, _ in serving])
     pd.DataFrame(
         {schema.PAIR_KEY: [p.pair_key for p, _ in serving], schema.USER_ID: [p.user_id for p, _ in serving],
          schema.ITEM_ID: [p.item_id for p, _ in serving], schema.TIMESTAMP: [t for _, t in serving]}
-    ).to_parquet(out_path.parent / SERVING_PAIRS, index=False)  # fmt: skip
+    ).to_parquet(Path(out_path).parent / SERVING_PAIRS, index=False)  # fmt: skip
     movie = get_domain(cfg.domain)
     gate(
         "explanations",
@@ -101,8 +90,6 @@ def train_evaluate(
 ) -> dict[str, Any]:
     """Train ``model_name`` for each seed, gate embeddings and predictions, save the best-seed
     model (safetensors), the AutoEncoder and the evaluation table; return mean test metrics."""
-    from safetensors.torch import save_file
-
     from lr_recsys.evaluate import predict_all, primary_metric
     from lr_recsys.explain.table import load_explanations
     from lr_recsys.models import explanation_source
@@ -136,10 +123,7 @@ def train_evaluate(
     gate("predictions", pd.DataFrame({"prediction": pred}), suites.predictions())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {k: v.contiguous() for k, v in best.model.state_dict().items()},
-        out_dir / "weights.safetensors",
-    )
+    save_model(best.model, model_name, task, out_dir)
     if "ae" in data.encoders:
         data.encoders["ae"].save(out_dir / "autoencoder")
         mean, std = data.standardisers["ae"]
@@ -157,13 +141,6 @@ def train_evaluate(
         "test_pair_keys": ex[schema.PAIR_KEY].tolist(), "best_seed": best.seed,
     }  # fmt: skip
     (out_dir / "summary.json").write_text(json.dumps(summary))
-    torch_model_cfg = {
-        "inputs": best.model.inputs.__dict__,
-        "model_config": best.model.cfg.__dict__,
-    }
-    (out_dir / "config.json").write_text(
-        json.dumps({"model": model_name, "task": task, **torch_model_cfg}, default=list)
-    )
     return {k: v for k, v in summary.items() if k != "test_pair_keys"}
 
 
@@ -229,7 +206,7 @@ def register_and_promote(
     train_dir = Path(train_dir)
     summary = json.loads((train_dir / "summary.json").read_text())
     cfg = RegistryConfig(tracking_uri=tracking_uri)
-    model = _load_model(train_dir)
+    model, _ = load_model(train_dir)
     ae_dir = train_dir / "autoencoder"
     version = register_model(
         cfg, model, summary["model"], summary["task"], summary["per_seed"], summary["test_pair_keys"],
@@ -242,17 +219,3 @@ def register_and_promote(
         return {"version": version, "promoted": True, "reason": decision.reason}
     except PromotionRefused as exc:
         return {"version": version, "promoted": False, "reason": str(exc)}
-
-
-def _load_model(train_dir: Path):
-    from safetensors.torch import load_file
-
-    from lr_recsys.models import ModelInputs, build_model
-
-    cfg = json.loads((train_dir / "config.json").read_text())
-    inputs = cfg["inputs"]
-    inputs["context_sizes"] = tuple(inputs["context_sizes"])
-    mc = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["model_config"].items()}
-    model = build_model(cfg["model"], ModelInputs(**inputs), ModelConfig(**mc))
-    model.load_state_dict(load_file(train_dir / "weights.safetensors"))
-    return model

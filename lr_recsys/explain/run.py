@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ from lr_recsys.explain.config import ExplainConfig
 from lr_recsys.explain.engine import (
     ExplainStats,
     ExplanationEngine,
+    Pair,
     model_id_for,
     pairs_from_examples,
 )
@@ -63,17 +65,18 @@ def build_engine(
 
 
 def explain_dataset(
-    cfg: ExplainConfig, prepared: Prepared | None = None
+    cfg: ExplainConfig, prepared: Prepared | None = None, extra_pairs: Sequence[Pair] = ()
 ) -> tuple[pd.DataFrame, ExplainStats]:
     """Explain the first ``cfg.max_pairs`` pairs (in user/time order) of the dataset and write the
-    table to ``cfg.out``; returns it with the run's statistics."""
+    table to ``cfg.out``; returns it with the run's statistics. ``extra_pairs`` (e.g. serving
+    candidates) are explained in the same run."""
     prepared = prepared if prepared is not None else load_prepared(cfg.data)
     examples = prepared.examples
     if cfg.max_pairs is not None:
         if cfg.max_pairs < 1:
             raise ValueError(f"max_pairs must be at least 1, got {cfg.max_pairs}")
         examples = examples.head(cfg.max_pairs)
-    pairs = pairs_from_examples(examples)
+    pairs = pairs_from_examples(examples) + list(extra_pairs)
     cache = GenerationCache(cfg.cache_path)
     engine = build_engine(cfg, prepared, cache)
     try:

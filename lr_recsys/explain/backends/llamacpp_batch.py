@@ -89,21 +89,20 @@ class BatchDecoder:
         n = self.lc.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, False)
         return self._piece.raw[: max(n, 0)]
 
-    def _prefill(self, entries: list[tuple[int, int, int, bool]]) -> dict[int, int]:
-        """Evaluate (seq, pos, token, wants_logits) entries in chunks; returns seq -> next token
-        index in the last chunk for those that asked for logits (picked immediately)."""
-        picked: dict[int, int] = {}
+    def _prefill(self, entries: list[tuple[int, int, int, bool]], on_logits=None) -> None:
+        """Evaluate (seq, pos, token, wants_logits) entries in chunks of ``n_batch``; after each
+        chunk, ``on_logits(seq, index)`` is called for the entries that asked for logits (they
+        are only valid until the next decode)."""
         for start in range(0, len(entries), self.n_batch):
             self.batch.n_tokens = 0
             chunk = entries[start : start + self.n_batch]
             for seq, pos, token, want in chunk:
                 self._add(token, pos, seq, want)
             self._decode()
-            for k, (seq, _, _, want) in enumerate(chunk):
-                if want:
-                    picked[seq] = k
-            yield picked
-            picked = {}
+            if on_logits is not None:
+                for k, (seq, _, _, want) in enumerate(chunk):
+                    if want:
+                        on_logits(seq, k)
 
     # -- public --------------------------------------------------------------------------------
     def generate(
@@ -138,19 +137,18 @@ class BatchDecoder:
             shared = shared if shared >= MIN_SHARED_PREFIX else 0
         if shared:  # the header every leader shares: evaluate once, share the cells
             lead = leaders[0]
-            for _ in self._prefill(
-                [(lead, i, t, False) for i, t in enumerate(seqs[lead].tokens[:shared])]
-            ):
-                pass
+            self._prefill([(lead, i, t, False) for i, t in enumerate(seqs[lead].tokens[:shared])])
             for j in leaders[1:]:
                 lc.llama_memory_seq_cp(self.mem, lead, j, -1, -1)
+
+        def first_token(seq: int, k: int) -> None:
+            seqs[seq].next_token = self._pick(k, temperature, rng)
+
         entries: list[tuple[int, int, int, bool]] = []
         for j in leaders:
             toks = seqs[j].tokens
             entries += [(j, i, toks[i], i == len(toks) - 1) for i in range(shared, len(toks))]
-        for picked in self._prefill(entries):
-            for j, k in picked.items():
-                seqs[j].next_token = self._pick(k, temperature, rng)
+        self._prefill(entries, first_token)
         entries = []
         for j, (src, length) in follows.items():  # e.g. the negative prompt after its positive
             lc.llama_memory_seq_cp(self.mem, src, j, 0, length)
@@ -158,9 +156,7 @@ class BatchDecoder:
             entries += [(j, i, toks[i], i == len(toks) - 1) for i in range(length, len(toks))]
         for s in seqs:
             s.pos = len(s.tokens)
-        for picked in self._prefill(entries):
-            for j, k in picked.items():
-                seqs[j].next_token = self._pick(k, temperature, rng)
+        self._prefill(entries, first_token)
         live = list(range(len(seqs)))
         while live:
             still = []
