@@ -1,8 +1,8 @@
-"""Feature registration: AE embeddings + texts per pair, user histories, item texts -> Feast
+"""Feature registration: pair embeddings + texts, user histories, item texts -> Feast
 (apply + materialize to the online store)."""
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Metrics, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
 
 from components import BASE_IMAGE
 
@@ -10,20 +10,16 @@ from components import BASE_IMAGE
 @dsl.component(base_image=BASE_IMAGE)
 def features_op(
     prepared: Input[Dataset],
-    explanations: Input[Dataset],
-    model: Input[Model],
+    embeddings: Input[Dataset],
     feature_repo_dir: str,
+    feature_store: Output[Artifact],
     metrics: Output[Metrics],
 ):
     from pathlib import Path
 
     from lr_recsys.steps import register_features
 
-    summary = register_features(
-        Path(prepared.path),
-        Path(explanations.path) / "explanations.parquet",  # the artifact is a directory
-        Path(model.path),
-        Path(feature_repo_dir),
-    )
+    summary = register_features(Path(prepared.path), Path(embeddings.path), Path(feature_repo_dir))
+    feature_store.metadata["repo_dir"] = feature_repo_dir  # training reads the features from here
     for key, value in summary.items():
         metrics.log_metric(key, value)

@@ -9,7 +9,7 @@ from components import BASE_IMAGE
 @dsl.component(base_image=BASE_IMAGE)
 def promote_op(
     model: Input[Model],
-    prepared: Input[Dataset],
+    evaluation: Input[Dataset],
     tracking_uri: str,
     margin: float,
     metrics: Output[Metrics],
@@ -18,7 +18,7 @@ def promote_op(
 
     from lr_recsys.steps import register_and_promote
 
-    decision = register_and_promote(Path(model.path), Path(prepared.path), tracking_uri, margin)
+    decision = register_and_promote(Path(model.path), Path(evaluation.path), tracking_uri, margin)
     metrics.log_metric("promoted", float(decision["promoted"]))
     metrics.log_metric("version", float(decision["version"]))
     return decision["reason"]

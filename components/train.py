@@ -1,7 +1,7 @@
-"""Train + evaluate: the DNN over seeds, with embedding and prediction gates."""
+"""DNN training (and baselines) over seeds, explanation features read through Feast."""
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Metrics, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from components import BASE_IMAGE
 
@@ -9,12 +9,12 @@ from components import BASE_IMAGE
 @dsl.component(base_image=BASE_IMAGE)
 def train_op(
     prepared: Input[Dataset],
-    explanations: Input[Dataset],
-    model_name: str,
+    feature_store: Input[Artifact],
+    encoder: Input[Model],
+    models: str,
     task: str,
     seeds: str,
     epochs: int,
-    ae_epochs: int,
     model: Output[Model],
     metrics: Output[Metrics],
 ):
@@ -22,17 +22,17 @@ def train_op(
 
     from lr_recsys.steps import train_evaluate
 
-    seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    names = [m.strip() for m in models.split(",") if m.strip()]
     summary = train_evaluate(
         Path(prepared.path),
-        Path(explanations.path) / "explanations.parquet",  # the artifact is a directory
+        Path(feature_store.metadata["repo_dir"]),
         Path(model.path),
-        model_name,
+        names,
         task,
-        seed_list,
+        [int(s) for s in seeds.split(",") if s.strip()],
         epochs,
-        ae_epochs,
+        encoder_dir=Path(encoder.path),
     )
-    model.metadata.update({"model": model_name, "task": task})
+    model.metadata.update({"model": names[0], "task": task})
     for key, value in summary["mean"].items():
         metrics.log_metric(f"test_{key}", value)

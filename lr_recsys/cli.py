@@ -202,12 +202,46 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
                                 for k, v in art["metadata"].items()
                             }
                             print(f"    {name}: {shown}")
+        table = run_dir / "evaluate-op" / "evaluation" / "results.csv"
+        if table.exists():
+            import pandas as pd
+
+            print("\ntest metrics (mean and std over seeds; the registered model first):")
+            print(pd.read_csv(table).round(4).to_string(index=False))
         return 0
     package = compile_pipeline(args.out)
-    print(
-        f"submitted: {submit(package, params, args.host, args.vertex_project, args.vertex_region)}"
+    ref = submit(
+        package, params, args.host, args.vertex_project, args.vertex_region, args.remote_root
     )
+    print(f"submitted: {ref}")
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the Ray Serve ranking app on loopback; Ctrl-C stops Serve and Ray."""
+    import time
+
+    from lr_recsys.feature_store import StoreConfig
+    from lr_recsys.registry import RegistryConfig
+    from lr_recsys.serve import local
+    from lr_recsys.serve.ranker import ServeConfig
+    from serving.app import build_app
+
+    cfg = ServeConfig(
+        registry=RegistryConfig(tracking_uri=args.tracking_uri), store=StoreConfig(repo_dir=args.feature_repo),
+        host=args.host, port=args.port, poll_s=args.poll_s, candidate_cap=args.candidate_cap,
+    )  # fmt: skip
+    try:
+        url = local.start(build_app(cfg.model_dump(mode="json")), cfg.host, cfg.port)
+        print(f"serving at {url}  (POST /rank, GET /readyz, POST /admin/reload, docs at /docs)")
+        if args.exit_when_ready:
+            return 0
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        local.stop()
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -286,7 +320,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="submit: Kubeflow Pipelines endpoint")
     p.add_argument("--vertex-project", help="submit: Vertex AI project")
     p.add_argument("--vertex-region", default="us-central1")
+    p.add_argument(
+        "--remote-root", help="submit: pipeline root of the remote run, e.g. gs://bucket/runs"
+    )
     p.set_defaults(func=cmd_pipeline)
+
+    p = sub.add_parser("serve", help="serve /rank with Ray Serve on loopback (champion + Feast)")
+    p.add_argument("--tracking-uri", default="sqlite:///runs/mlflow.db", help="MLflow registry")
+    p.add_argument(
+        "--feature-repo", type=Path, default=Path("runs/feature_repo"), help="Feast repo"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--poll-s", type=float, default=0.0, help="check the champion alias every N s")
+    p.add_argument("--candidate-cap", type=int, default=100, help="generator: max candidates")
+    p.add_argument("--exit-when-ready", action="store_true", help="start, check, stop (smoke)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("promote", help="move the champion alias to the challenger if it is better")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///runs/mlflow.db)")

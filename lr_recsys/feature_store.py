@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
@@ -72,7 +73,8 @@ def definitions(cfg: StoreConfig, model_versions: list[str | int] = (1,)) -> lis
     )
     history = FeatureView(
         name=schema.FV_USER, entities=[user], ttl=TTL,
-        schema=[Field(name=schema.HISTORY_IDS, dtype=Array(String))], source=user_src,
+        schema=[Field(name=schema.HISTORY_IDS, dtype=Array(String)),
+                Field(name=schema.RATED_IDS, dtype=Array(String))], source=user_src,
     )  # fmt: skip
     profile = FeatureView(
         name=schema.FV_ITEM, entities=[item], ttl=TTL,
@@ -121,14 +123,14 @@ def write_sources(
 
     Args:
         pairs: ``user_id, item_id, event_timestamp, pos_emb, neg_emb, positive, negative``.
-        histories: ``user_id, event_timestamp, history_item_ids``.
+        histories: ``user_id, event_timestamp, history_item_ids, rated_item_ids``.
         items: ``item_id, event_timestamp, item_text``.
     """
     data = _sources_dir(cfg)
     data.mkdir(parents=True, exist_ok=True)
     need = {
         schema.FV_PAIR: (pairs, [schema.USER_ID, schema.ITEM_ID, schema.POS_EMB, schema.NEG_EMB, schema.POSITIVE, schema.NEGATIVE]),
-        schema.FV_USER: (histories, [schema.USER_ID, schema.HISTORY_IDS]),
+        schema.FV_USER: (histories, [schema.USER_ID, schema.HISTORY_IDS, schema.RATED_IDS]),
         schema.FV_ITEM: (items, [schema.ITEM_ID, schema.ITEM_TEXT]),
     }  # fmt: skip
     for name, (frame, cols) in need.items():
@@ -158,3 +160,46 @@ def online(store, rows: list[dict[str, str]], model_version: str | int = 1) -> p
     """Latest feature values for serving rows (``{"user_id": .., "item_id": ..}``)."""
     service = store.get_feature_service(schema.feature_service_name(model_version))
     return pd.DataFrame(store.get_online_features(features=service, entity_rows=rows).to_dict())
+
+
+def training_vectors(store, examples: pd.DataFrame, model_version: str | int = 1) -> pd.DataFrame:
+    """Explanation embeddings for training examples through point-in-time historical retrieval.
+
+    Each example asks for the pair's features as of its own rating time, so a later
+    re-explanation of the same pair can never leak into training.
+
+    Args:
+        store: An open ``FeatureStore`` whose pair view holds the examples' pairs.
+        examples: Rows of ``Prepared.examples`` (``pair_key, user_id, item_id, timestamp``).
+        model_version: Which versioned ``FeatureService`` to read.
+
+    Returns:
+        ``pos_emb`` and ``neg_emb`` arrays (float32, ``(N, D)`` each) indexed by ``pair_key``, in
+        the order of ``examples``.
+
+    Raises:
+        ValueError: when a pair has no embedding at or before its example's timestamp.
+    """
+    entity = pd.DataFrame({
+        schema.USER_ID: examples[schema.USER_ID].astype(str).to_numpy(),
+        schema.ITEM_ID: examples[schema.ITEM_ID].astype(str).to_numpy(),
+        schema.EVENT_TIMESTAMP: pd.to_datetime(examples[schema.TIMESTAMP].to_numpy(), unit="s", utc=True),
+        schema.PAIR_KEY: examples[schema.PAIR_KEY].to_numpy(),
+    })  # fmt: skip
+    got = historical(store, entity, model_version).set_index(schema.PAIR_KEY)
+    got = got.reindex(entity[schema.PAIR_KEY])
+    missing = got[schema.POS_EMB].isna() | got[schema.NEG_EMB].isna()
+    if missing.any():
+        sample = entity.loc[missing.to_numpy(), [schema.USER_ID, schema.ITEM_ID]].head(5)
+        raise ValueError(
+            f"feature store: {int(missing.sum())} of {len(entity)} training pairs have no "
+            f"explanation embedding in {schema.FV_PAIR!r} at their rating time, e.g. "
+            f"{sample.to_dict('records')}; run the features step on the same explanations first"
+        )
+    return pd.DataFrame(
+        {
+            schema.POS_EMB: list(np.stack(got[schema.POS_EMB].to_numpy()).astype(np.float32)),
+            schema.NEG_EMB: list(np.stack(got[schema.NEG_EMB].to_numpy()).astype(np.float32)),
+        },
+        index=got.index,
+    )

@@ -6,7 +6,7 @@ values never seen when the feature space was built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -82,6 +82,14 @@ class FeatureSpace:
                     space.context_index[k].get(bucketed[c][u], 0) for k, c in enumerate(fields)
                 ]
         return space
+
+    def to_dict(self) -> dict:
+        """JSON-ready copy (saved with a model so serving indexes exactly as training did)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureSpace:
+        return cls(**data)
 
     def users_to_idx(self, ids: pd.Series) -> np.ndarray:
         return ids.map(self.user_index).fillna(0).to_numpy(dtype=np.int64)

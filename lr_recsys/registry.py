@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,7 @@ def register_model(
     params: dict[str, Any] | None = None,
     encoder_dir: Path | None = None,
     eval_table: pd.DataFrame | None = None,
+    extra_files: list[Path] = (),
 ) -> str:
     """Log a trained model and register it as the new ``challenger``; returns its version.
 
@@ -99,6 +101,7 @@ def register_model(
         params: Extra parameters to log.
         encoder_dir: Saved AutoEncoder directory (weights, vocabulary, config), if used.
         eval_table: Per-example evaluation table to attach.
+        extra_files: Files stored next to the weights (e.g. the serving bundle).
     """
     mlflow, client = _client(cfg)
     mlflow.set_experiment(cfg.experiment)
@@ -118,6 +121,8 @@ def register_model(
         )
         out = Path(tmp) / "model"
         save_model(model, model_name, task, out)
+        for extra in extra_files:
+            shutil.copyfile(extra, out / Path(extra).name)
         mlflow.log_artifacts(str(out), artifact_path="model")
         if encoder_dir is not None:
             mlflow.log_artifacts(str(encoder_dir), artifact_path="autoencoder")
@@ -203,3 +208,28 @@ def promote(cfg: RegistryConfig, margin: float = 0.0) -> Decision:
     return Decision(
         True, str(challenger.version), str(champion.version), metric, c_value, k_value, summary
     )
+
+
+def download_alias(cfg: RegistryConfig, alias: str, dst: Path) -> tuple[str, Path]:
+    """Download the model files of the version ``alias`` points at; returns (version, directory).
+
+    Raises:
+        LookupError: when the registered model or the alias does not exist.
+    """
+    mlflow, client = _client(cfg)
+    version = _alias(client, cfg.model_name, alias)
+    if version is None:
+        raise LookupError(
+            f"registered model {cfg.model_name!r} at {cfg.tracking_uri} has no {alias!r} version; "
+            "run the pipeline (or `lr-recsys promote`) first"
+        )
+    out = Path(dst) / f"v{version.version}"
+    local = mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(out))
+    return str(version.version), Path(local)
+
+
+def alias_version(cfg: RegistryConfig, alias: str) -> str | None:
+    """The version ``alias`` points at now (``None`` if unset): cheap, for reload polling."""
+    _, client = _client(cfg)
+    version = _alias(client, cfg.model_name, alias)
+    return None if version is None else str(version.version)

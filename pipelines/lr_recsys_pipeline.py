@@ -1,11 +1,14 @@
 """The LR-Recsys training pipeline: wiring only.
 
-ingest + validate -> explanations (LLM engine) -> train + evaluate -> Feast features
-(apply + materialize) and register + promote.
+ingest + validate -> explanations (LLM engine) -> AutoEncoder + embeddings -> Feast features
+(apply + materialize) -> DNN + baselines (features through Feast) -> evaluation -> register +
+promote.
 """
 
 from kfp import dsl
 
+from components.encode import encode_op
+from components.evaluate import evaluate_op
 from components.explain import explain_op
 from components.features import features_op
 from components.ingest import ingest_op
@@ -28,7 +31,7 @@ def lr_recsys_pipeline(
     max_tokens: int = 32,
     serving_candidates: int = 3,
     cache_path: str = "data/llm_cache.sqlite",
-    model_name: str = "lr-recsys",
+    models: str = "lr-recsys,lr-recsys-noexp,mf",  # the registered model first, then baselines
     task: str = "regression",
     seeds: str = "0,1",
     epochs: int = 100,
@@ -44,17 +47,20 @@ def lr_recsys_pipeline(
         prepared=ingest.outputs["prepared"], cache_path=cache_path, backend=backend,
         llm_model=llm_model, max_tokens=max_tokens, serving_candidates=serving_candidates,
     )  # fmt: skip
+    encode = encode_op(
+        prepared=ingest.outputs["prepared"], explanations=explain.outputs["explanations"],
+        ae_epochs=ae_epochs,
+    )  # fmt: skip
+    features = features_op(
+        prepared=ingest.outputs["prepared"], embeddings=encode.outputs["embeddings"],
+        feature_repo_dir=feature_repo_dir,
+    )  # fmt: skip
     train = train_op(
-        prepared=ingest.outputs["prepared"], explanations=explain.outputs["explanations"],
-        model_name=model_name, task=task, seeds=seeds, epochs=epochs, ae_epochs=ae_epochs,
+        prepared=ingest.outputs["prepared"], feature_store=features.outputs["feature_store"],
+        encoder=encode.outputs["encoder"], models=models, task=task, seeds=seeds, epochs=epochs,
     )  # fmt: skip
-    features_op(
-        prepared=ingest.outputs["prepared"], explanations=explain.outputs["explanations"],
-        model=train.outputs["model"], feature_repo_dir=feature_repo_dir,
-    )  # fmt: skip
+    evaluation = evaluate_op(model=train.outputs["model"])
     promote_op(
-        model=train.outputs["model"],
-        prepared=ingest.outputs["prepared"],
-        tracking_uri=tracking_uri,
-        margin=margin,
-    )
+        model=train.outputs["model"], evaluation=evaluation.outputs["evaluation"],
+        tracking_uri=tracking_uri, margin=margin,
+    )  # fmt: skip

@@ -137,3 +137,12 @@ def ml100k() -> Prepared:
     downloads the recbole wheel from PyPI, later runs read the parquet cache.
     """
     return load_prepared(DataConfig(data_dir=real_data_dir()))
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (for the Redis and Ray Serve tests)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

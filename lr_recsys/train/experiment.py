@@ -48,13 +48,17 @@ class ExperimentData:
         )
 
 
+def standardiser(train_pos: np.ndarray, train_neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of the training split's positive and negative vectors together."""
+    stacked = np.concatenate([train_pos, train_neg])
+    return stacked.mean(0), stacked.std(0) + 1e-6
+
+
 def _standardise(
     vectors: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
     """Standardise with training-split statistics; returns the vectors and (mean, std)."""
-    train_pos, train_neg = vectors[schema.SPLIT_TRAIN]
-    stacked = np.concatenate([train_pos, train_neg])
-    mean, std = stacked.mean(0), stacked.std(0) + 1e-6
+    mean, std = standardiser(*vectors[schema.SPLIT_TRAIN])
     return {k: ((p - mean) / std, (n - mean) / std) for k, (p, n) in vectors.items()}, (mean, std)
 
 
@@ -109,6 +113,34 @@ def build_experiment_data(
         }
         vectors, data.standardisers[source] = _standardise(vectors)
         data.splits[source] = {s: to_tensors(frames[s], space, vectors[s]) for s in schema.SPLITS}
+    return data
+
+
+def build_from_vectors(prepared: Prepared, source: str, vectors: pd.DataFrame) -> ExperimentData:
+    """Tensors of every split from explanation vectors computed elsewhere (the feature store).
+
+    Args:
+        prepared: Prepared examples.
+        source: The explanation source the vectors came from (``"ae"``).
+        vectors: ``pos_emb`` / ``neg_emb`` arrays indexed by ``pair_key``, already standardised
+            with training-split statistics (as the features step writes them).
+    """
+    data = build_experiment_data(prepared, {None})
+    splits = {}
+    for s in schema.SPLITS:
+        df = prepared.split(s)
+        missing = sorted(set(df[schema.PAIR_KEY]) - set(vectors.index))
+        if missing:
+            raise ValueError(
+                f"{len(missing)} {s} pairs have no explanation vectors, e.g. {missing[:3]}"
+            )
+        rows = vectors.loc[df[schema.PAIR_KEY]]
+        pos, neg = (
+            np.stack(rows[c].to_numpy()).astype(np.float32)
+            for c in (schema.POS_EMB, schema.NEG_EMB)
+        )
+        splits[s] = to_tensors(df, data.space, (pos, neg))
+    data.splits[source] = splits
     return data
 
 

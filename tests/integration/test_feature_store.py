@@ -16,22 +16,16 @@ from lr_recsys.feature_store import (
     apply_and_materialize,
     historical,
     online,
+    training_vectors,
     write_sources,
 )
+from tests.conftest import free_port
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _vec(k: float) -> list[float]:
     return list(np.arange(8, dtype=np.float32) + k)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +38,7 @@ def redis_url(tmp_path_factory):
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.fail("redis-server is not installed (.ci/run installs it with apt)")
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
         [
@@ -88,7 +82,7 @@ def store(request, tmp_path):
         extra = {
             "online": "redis",
             "redis_connection": request.getfixturevalue("redis_url"),
-            "project": f"p{_free_port()}",
+            "project": f"p{free_port()}",
         }
     cfg = StoreConfig(repo_dir=tmp_path / "repo", **extra)
     pairs = pd.DataFrame(
@@ -107,6 +101,7 @@ def store(request, tmp_path):
             schema.USER_ID: ["u1", "u2"],
             schema.EVENT_TIMESTAMP: [T0, T0],
             schema.HISTORY_IDS: [["i3", "i4"], ["i1"]],
+            schema.RATED_IDS: [["i3", "i4"], ["i1", "i7"]],
         }
     )
     items = pd.DataFrame(
@@ -145,6 +140,31 @@ def test_historical_retrieval_is_point_in_time_correct(store):
     assert list(out.loc[2, schema.POS_EMB]) == _vec(10)
 
 
+def test_training_vectors_follow_each_examples_rating_time(store):
+    t = lambda d: int((T0 + timedelta(days=d)).timestamp())  # noqa: E731
+    examples = pd.DataFrame({
+        schema.PAIR_KEY: ["a", "b", "c"], schema.USER_ID: ["u1", "u2", "u1"],
+        schema.ITEM_ID: ["i1", "i2", "i1"], schema.TIMESTAMP: [t(1), t(0), t(5)],
+    })  # fmt: skip
+    out = training_vectors(store, examples)
+    assert list(out.index) == ["a", "b", "c"]  # the examples' order, keyed by pair
+    assert list(out.loc["a", schema.POS_EMB]) == _vec(0)  # the re-explanation on day 2 is future
+    assert list(out.loc["b", schema.NEG_EMB]) == _vec(21)
+    assert list(out.loc["c", schema.POS_EMB]) == _vec(10)
+    assert out.loc["c", schema.POS_EMB].dtype == np.float32
+
+
+def test_training_vectors_name_pairs_without_embeddings(store):
+    examples = pd.DataFrame({
+        schema.PAIR_KEY: ["a", "z"], schema.USER_ID: ["u1", "u7"], schema.ITEM_ID: ["i1", "i9"],
+        schema.TIMESTAMP: [int((T0 + timedelta(days=1)).timestamp())] * 2,
+    })  # fmt: skip
+    with pytest.raises(
+        ValueError, match=r"1 of 2 training pairs .*'user_id': 'u7', 'item_id': 'i9'"
+    ):
+        training_vectors(store, examples)
+
+
 def test_online_reads_latest_values_and_misses_are_none(store):
     out = online(
         store,
@@ -156,6 +176,7 @@ def test_online_reads_latest_values_and_misses_are_none(store):
     assert out.loc[0, schema.POSITIVE] == "new reason"
     assert list(out.loc[0, schema.NEG_EMB]) == _vec(11)
     assert list(out.loc[0, schema.HISTORY_IDS]) == ["i3", "i4"]
+    assert list(out.loc[0, schema.RATED_IDS]) == ["i3", "i4"]
     assert out.loc[1, schema.POSITIVE] is None and out.loc[1, schema.HISTORY_IDS] is None
     assert out.loc[1, schema.ITEM_TEXT] == "Babe | Comedy"  # item features still found
 
@@ -190,7 +211,12 @@ def test_relative_repo_dir_works_from_any_working_directory(tmp_path, monkeypatc
         schema.POS_EMB: [_vec(0)], schema.NEG_EMB: [_vec(1)], schema.POSITIVE: ["p"], schema.NEGATIVE: ["n"],
     })  # fmt: skip
     hist = pd.DataFrame(
-        {schema.USER_ID: ["u1"], schema.EVENT_TIMESTAMP: [T0], schema.HISTORY_IDS: [["i2"]]}
+        {
+            schema.USER_ID: ["u1"],
+            schema.EVENT_TIMESTAMP: [T0],
+            schema.HISTORY_IDS: [["i2"]],
+            schema.RATED_IDS: [["i2"]],
+        }
     )
     items = pd.DataFrame(
         {schema.ITEM_ID: ["i1"], schema.EVENT_TIMESTAMP: [T0], schema.ITEM_TEXT: ["x"]}

@@ -31,10 +31,24 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path):
     }  # fmt: skip
     run_dir = run_local(params, tmp_path / "root")
     tasks = {p.name for p in run_dir.iterdir() if p.is_dir()}
-    assert {"ingest-op", "explain-op", "train-op", "features-op", "promote-op"} <= tasks
+    assert {
+        "ingest-op",
+        "explain-op",
+        "encode-op",
+        "features-op",
+        "train-op",
+        "evaluate-op",
+        "promote-op",
+    } <= tasks
     assert (run_dir / "ingest-op" / "prepared" / "examples.parquet").exists()
     assert (run_dir / "explain-op" / "explanations").exists()
     assert (run_dir / "train-op" / "model" / "weights.safetensors").exists()
+    # the model was trained on Feast's features next to its baselines, and evaluated
+    results = pd.read_csv(run_dir / "evaluate-op" / "evaluation" / "results.csv")
+    assert list(results["model"]) == ["lr-recsys", "lr-recsys-noexp", "mf"]
+    assert results["rmse_mean"].between(0, 1).all()
+    assert "<td>lr-recsys</td>" in (run_dir / "evaluate-op" / "report").read_text()
+    assert (run_dir / "train-op" / "model" / "autoencoder" / "standardise.json").exists()
     champion = MlflowClient(tracking).get_model_version_by_alias("lr-recsys", "champion")
     assert str(champion.version) == "1"
     # the features step materialized the pairs to the online store (8-d AE embeddings + texts)

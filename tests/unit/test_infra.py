@@ -55,3 +55,20 @@ def test_ci_workflow_runs_valid_commands():
         if cmd.startswith(".venv/bin/lr-recsys"):
             argv = shlex.split(cmd.replace("${{ vars.KFP_HOST }}", "http://kfp"))
             build_parser().parse_args(argv[1:])
+
+
+def test_rayservice_imports_the_serving_app_with_valid_args():
+    import importlib
+
+    from lr_recsys.serve.ranker import ServeConfig
+
+    doc = yaml.safe_load((INFRA / "kuberay" / "serve-rayservice.yaml").read_text())
+    serve_cfg = yaml.safe_load(doc["spec"]["serveConfigV2"])
+    (app,) = serve_cfg["applications"]
+    module, attr = app["import_path"].split(":")
+    build_app = getattr(importlib.import_module(module), attr)
+    cfg = ServeConfig.model_validate(app["args"])  # extra="forbid": a typo fails here
+    assert cfg.store.online == "redis" and cfg.poll_s > 0
+    assert build_app(app["args"]) is not None  # binds the deployment (no cluster needed)
+    deployment_names = {d["name"] for d in app["deployments"]}
+    assert deployment_names == {"lr-recsys-ranker"}

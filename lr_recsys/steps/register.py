@@ -1,0 +1,41 @@
+"""Registration step: the trained model becomes the MLflow ``challenger``, then the promotion
+gate decides whether it becomes ``champion``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lr_recsys.models.io import load_model
+from lr_recsys.serve.bundle import BUNDLE
+from lr_recsys.steps.train import SUMMARY
+
+
+def register_and_promote(
+    train_dir: Path, evaluation_dir: Path, tracking_uri: str, margin: float = 0.0
+) -> dict[str, Any]:
+    """Register the trained model (with its AutoEncoder and evaluation table) as challenger and
+    try to promote it to champion."""
+    from lr_recsys.registry import PromotionRefused, RegistryConfig, promote, register_model
+
+    train_dir, evaluation_dir = Path(train_dir), Path(evaluation_dir)
+    summary = json.loads((train_dir / SUMMARY).read_text())
+    evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
+    cfg = RegistryConfig(tracking_uri=tracking_uri)
+    model, _ = load_model(train_dir)
+    ae_dir = train_dir / "autoencoder"
+    version = register_model(
+        cfg, model, summary["model"], summary["task"], summary["per_seed"], summary["test_pair_keys"],
+        evaluation["gates_passed"], params={"seeds": summary["seeds"], "baselines": summary["baselines"]},
+        encoder_dir=ae_dir if ae_dir.exists() else None,
+        eval_table=pd.read_csv(evaluation_dir / "evaluation.csv"),
+        extra_files=[p for p in [train_dir / BUNDLE] if p.exists()],
+    )  # fmt: skip
+    try:
+        decision = promote(cfg, margin)
+        return {"version": version, "promoted": True, "reason": decision.reason}
+    except PromotionRefused as exc:
+        return {"version": version, "promoted": False, "reason": str(exc)}

@@ -1,0 +1,1 @@
+"""The Ray Serve application (thin: routes call ``lr_recsys.serve``)."""

@@ -1,0 +1,120 @@
+"""Ray Serve deployment with FastAPI ingress: ``/rank`` ranks candidates for a user with the
+registry's champion and request-time Feast features (logic in ``lr_recsys.serve``).
+
+Routes: ``GET /healthz`` (alive), ``GET /readyz`` (503 until the model and the feature store are
+loaded), ``POST /rank``, ``POST /admin/reload`` (pick up a newly promoted champion without a
+restart), ``GET /stats`` (requests, fallbacks, cold starts, reloads); OpenAPI at ``/docs``.
+Production: ``infra/kuberay/serve-rayservice.yaml`` imports ``serving.app:build_app``.
+"""
+
+import logging
+import threading
+import time
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+from ray import serve
+
+from lr_recsys.serve.api import RankRequest, RankResponse, Ready, ReloadResult
+from lr_recsys.serve.ranker import Ranker, ServeConfig, UnknownItems
+
+log = logging.getLogger(__name__)
+app = FastAPI(title="lr-recsys ranking", version="1", description=__doc__)
+
+
+@serve.deployment(name="lr-recsys-ranker", ray_actor_options={"num_cpus": 0.5})
+@serve.ingress(app)
+class RankingService:
+    """Opens the feature store and loads the champion once (in the background, so liveness
+    answers at once and readiness reports the load), then ranks."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        import torch
+        from ray.serve import metrics
+
+        torch.set_num_threads(1)  # one small forward pass per request: threads only contend
+        self.cfg = ServeConfig.model_validate(config)
+        self.ranker: Ranker | None = None
+        self.error: str | None = None
+        self._metrics = {
+            name: metrics.Counter(f"lr_recsys_{name}", description=text)
+            for name, text in [("requests", "rank requests answered"),
+                               ("fallbacks", "candidates scored without a precomputed explanation"),
+                               ("cold_starts", "requests for unknown users")]
+        }  # fmt: skip
+        self._rank_lock = threading.Lock()
+        threading.Thread(target=self._load, name="load-champion", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            ranker = Ranker(self.cfg)
+            ranker.load()
+            self.ranker = ranker
+            log.info("serving %s v%s", ranker.current.name, ranker.current.version)
+        except Exception as exc:  # noqa: BLE001 - reported by /readyz, not a crash loop
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.exception("loading the champion failed")
+            return
+        while self.cfg.poll_s > 0:
+            time.sleep(self.cfg.poll_s)
+            try:
+                ranker.reload_if_changed()
+            except Exception:  # noqa: BLE001 - keep serving the current model
+                log.exception("reload check failed")
+
+    def _ready(self) -> Ranker:
+        if self.ranker is None:
+            raise HTTPException(503, detail=self.error or "loading the model and feature store")
+        return self.ranker
+
+    @app.get("/healthz")
+    def healthz(self) -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz", response_model=Ready)
+    def readyz(self) -> Any:
+        if self.ranker is None:
+            reason = self.error or "loading the model and feature store"
+            return JSONResponse(Ready(ready=False, reason=reason).model_dump(), status_code=503)
+        return Ready(ready=True, model_version=self.ranker.current.version)
+
+    @app.post("/rank", response_model=RankResponse)
+    def rank(self, request: RankRequest) -> RankResponse:
+        ranker = self._ready()
+        try:
+            with self._rank_lock:  # the online store's connection is not shared across threads
+                out = ranker.rank(
+                    request.user_id, request.candidate_item_ids, request.k, request.explain
+                )
+        except UnknownItems as exc:
+            raise HTTPException(422, detail=str(exc)) from exc
+        except ValueError as exc:
+            raise HTTPException(422, detail=str(exc)) from exc
+        self._metrics["requests"].inc()
+        if out.fallbacks:
+            self._metrics["fallbacks"].inc(out.fallbacks)
+        if out.cold_start:
+            self._metrics["cold_starts"].inc()
+        return out
+
+    @app.post("/admin/reload", response_model=ReloadResult)
+    def reload(self) -> ReloadResult:
+        ranker = self._ready()
+        try:
+            version, changed = ranker.reload_if_changed()
+        except LookupError as exc:
+            raise HTTPException(409, detail=str(exc)) from exc
+        return ReloadResult(model_version=version, changed=changed)
+
+    @app.get("/stats")
+    def stats(self) -> dict[str, Any]:
+        ranker = self._ready()
+        return {"model_version": ranker.current.version, **ranker.stats}
+
+
+def build_app(args: dict[str, Any]) -> serve.Application:
+    """Ray Serve application builder (``serve run serving.app:build_app``, KubeRay serveConfigV2):
+    ``args`` are ``ServeConfig`` fields, validated here so a bad config fails at deploy time."""
+    cfg = ServeConfig.model_validate(args or {})
+    return RankingService.bind(cfg.model_dump(mode="json"))
