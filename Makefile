@@ -10,7 +10,7 @@ RUN_SEEDS ?= 2
 RUN_MODELS ?= mf,ncf,sasrec,din,lr-recsys-noexp
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF
 
-.PHONY: setup run compare test lint services bench clean
+.PHONY: setup run serve compare test lint services bench clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ $(STAMP): pyproject.toml
 # evaluate -> register + promote) on a real ml-100k sample with the embedded defaults
 run: setup
 	$(BIN)/lr-recsys pipeline run --local --pipeline-root runs/pipeline
+
+# the ranking API (Ray Serve, loopback) over the main job's champion and online features
+serve: setup
+	$(BIN)/lr-recsys serve
 
 # the model comparison on the full ml-100k (baselines and the no-explanation twin)
 compare: setup

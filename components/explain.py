@@ -1,4 +1,5 @@
-"""Explanations: the LLM engine over every prepared pair (cached, resumable), then its gate."""
+"""Item profiles + explanations: the LLM engine over every prepared pair (cached, resumable;
+in-process or a Ray Data actor pool), then its gate."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Output
@@ -14,6 +15,8 @@ def explain_op(
     llm_model: str,
     max_tokens: int,
     serving_candidates: int,
+    executor: str,
+    workers: int,
     explanations: Output[Dataset],
     metrics: Output[Metrics],
 ):
@@ -28,7 +31,8 @@ def explain_op(
     }
     table = Path(explanations.path) / "explanations.parquet"  # the artifact is a directory
     summary = explain(
-        Path(prepared.path), table, Path(cache_path), llm, serving_candidates=serving_candidates
-    )
+        Path(prepared.path), table, Path(cache_path), llm,
+        serving_candidates=serving_candidates, executor=executor, workers=workers,
+    )  # fmt: skip
     for key, value in summary.items():
         metrics.log_metric(key, value)

@@ -216,6 +216,7 @@ def download_alias(cfg: RegistryConfig, alias: str, dst: Path) -> tuple[str, Pat
     Raises:
         LookupError: when the registered model or the alias does not exist.
     """
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow, client = _client(cfg)
     version = _alias(client, cfg.model_name, alias)
     if version is None:

@@ -30,6 +30,8 @@ def lr_recsys_pipeline(
     llm_model: str = "",
     max_tokens: int = 32,
     serving_candidates: int = 3,
+    executor: str = "local",  # "ray": Ray Data actor pool (a KubeRay cluster via $RAY_ADDRESS)
+    workers: int = 1,
     cache_path: str = "data/llm_cache.sqlite",
     models: str = "lr-recsys,lr-recsys-noexp,mf",  # the registered model first, then baselines
     task: str = "regression",
@@ -46,6 +48,7 @@ def lr_recsys_pipeline(
     explain = explain_op(
         prepared=ingest.outputs["prepared"], cache_path=cache_path, backend=backend,
         llm_model=llm_model, max_tokens=max_tokens, serving_candidates=serving_candidates,
+        executor=executor, workers=workers,
     )  # fmt: skip
     encode = encode_op(
         prepared=ingest.outputs["prepared"], explanations=explain.outputs["explanations"],

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from ray import serve
 
 from lr_recsys.serve.api import RankRequest, RankResponse, Ready, ReloadResult
@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 app = FastAPI(title="lr-recsys ranking", version="1", description=__doc__)
 
 
-@serve.deployment(name="lr-recsys-ranker", ray_actor_options={"num_cpus": 0.5})
+@serve.deployment(
+    name="lr-recsys-ranker", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64
+)
 @serve.ingress(app)
 class RankingService:
     """Opens the feature store and loads the champion once (in the background, so liveness
@@ -43,7 +45,6 @@ class RankingService:
                                ("fallbacks", "candidates scored without a precomputed explanation"),
                                ("cold_starts", "requests for unknown users")]
         }  # fmt: skip
-        self._rank_lock = threading.Lock()
         threading.Thread(target=self._load, name="load-champion", daemon=True).start()
 
     def _load(self) -> None:
@@ -80,13 +81,14 @@ class RankingService:
         return Ready(ready=True, model_version=self.ranker.current.version)
 
     @app.post("/rank", response_model=RankResponse)
-    def rank(self, request: RankRequest) -> RankResponse:
+    async def rank(self, request: RankRequest) -> Response:
+        # a few ms of CPU work run on the event loop: concurrent requests queue here instead of
+        # contending for the GIL in a thread pool; the online store is only used from this loop
         ranker = self._ready()
         try:
-            with self._rank_lock:  # the online store's connection is not shared across threads
-                out = ranker.rank(
-                    request.user_id, request.candidate_item_ids, request.k, request.explain
-                )
+            out = ranker.rank(
+                request.user_id, request.candidate_item_ids, request.k, request.explain
+            )
         except UnknownItems as exc:
             raise HTTPException(422, detail=str(exc)) from exc
         except ValueError as exc:
@@ -96,7 +98,8 @@ class RankingService:
             self._metrics["fallbacks"].inc(out.fallbacks)
         if out.cold_start:
             self._metrics["cold_starts"].inc()
-        return out
+        # already a validated RankResponse: serialise once instead of FastAPI re-validating it
+        return Response(out.model_dump_json(), media_type="application/json")
 
     @app.post("/admin/reload", response_model=ReloadResult)
     def reload(self) -> ReloadResult:

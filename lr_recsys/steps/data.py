@@ -35,10 +35,11 @@ SERVING_PAIRS = "serving_pairs.parquet"  # written next to the explanation table
 
 def explain(prepared_dir: Path, out_path: Path, cache_path: Path, llm: dict[str, Any] | None = None,
             variant: str = "contrastive", max_flagged: float = 0.2,
-            serving_candidates: int = 0) -> dict[str, Any]:  # fmt: skip
+            serving_candidates: int = 0, executor: str = "local", workers: int = 1) -> dict[str, Any]:  # fmt: skip
     """Generate (or fetch from the cache) explanations for every prepared pair and for each
     user's top ``serving_candidates`` unrated candidates against their latest history (so that
-    serving never waits for the LLM), then gate them."""
+    serving never waits for the LLM), then gate them. ``executor="ray"`` runs the engine as a
+    Ray Data actor pool of ``workers`` (joins the cluster in ``$RAY_ADDRESS`` when set)."""
     from lr_recsys.candidates import serving_pairs
     from lr_recsys.explain.config import ExplainConfig, LLMConfig
     from lr_recsys.explain.prompts import get_domain, negative_prefix, positive_prefix
@@ -47,7 +48,7 @@ def explain(prepared_dir: Path, out_path: Path, cache_path: Path, llm: dict[str,
     prepared = Prepared.load(prepared_dir)
     cfg = ExplainConfig(
         data=prepared.config, llm=LLMConfig(**(llm or {})), variant=variant,
-        cache_path=cache_path, out=out_path, progress=False,
+        cache_path=cache_path, out=out_path, progress=False, executor=executor, workers=workers,
     )  # fmt: skip
     serving = serving_pairs(prepared, serving_candidates)
     table, stats = explain_dataset(cfg, prepared, extra_pairs=[p for p, _ in serving])
