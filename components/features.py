@@ -12,6 +12,8 @@ def features_op(
     prepared: Input[Dataset],
     embeddings: Input[Dataset],
     feature_repo_dir: str,
+    online_store: str,
+    redis_connection: str,
     feature_store: Output[Artifact],
     metrics: Output[Metrics],
 ):
@@ -19,7 +21,13 @@ def features_op(
 
     from lr_recsys.steps import register_features
 
-    summary = register_features(Path(prepared.path), Path(embeddings.path), Path(feature_repo_dir))
-    feature_store.metadata["repo_dir"] = feature_repo_dir  # training reads the features from here
+    summary = register_features(
+        Path(prepared.path), Path(embeddings.path), Path(feature_repo_dir),
+        online=online_store, redis_connection=redis_connection or None,
+    )  # fmt: skip
+    # training reads the features through this store; serving is configured with the same values
+    feature_store.metadata.update(
+        {"repo_dir": feature_repo_dir, "online": online_store, "redis_connection": redis_connection}
+    )
     for key, value in summary.items():
         metrics.log_metric(key, value)

@@ -25,7 +25,7 @@ def train_op(
     names = [m.strip() for m in models.split(",") if m.strip()]
     summary = train_evaluate(
         Path(prepared.path),
-        Path(feature_store.metadata["repo_dir"]),
+        feature_store.metadata,  # repo_dir + online store profile written by features_op
         Path(model.path),
         names,
         task,

@@ -41,6 +41,8 @@ def lr_recsys_pipeline(
     tracking_uri: str = "sqlite:///runs/mlflow.db",
     margin: float = 0.0,
     feature_repo_dir: str = "runs/feature_repo",
+    online_store: str = "sqlite",  # "redis": the production online store
+    redis_connection: str = "",  # host:port when online_store is "redis"
 ):
     ingest = ingest_op(
         dataset=dataset, data_dir=data_dir, max_users=max_users, max_per_user=max_per_user
@@ -56,7 +58,8 @@ def lr_recsys_pipeline(
     )  # fmt: skip
     features = features_op(
         prepared=ingest.outputs["prepared"], embeddings=encode.outputs["embeddings"],
-        feature_repo_dir=feature_repo_dir,
+        feature_repo_dir=feature_repo_dir, online_store=online_store,
+        redis_connection=redis_connection,
     )  # fmt: skip
     train = train_op(
         prepared=ingest.outputs["prepared"], feature_store=features.outputs["feature_store"],

@@ -66,10 +66,11 @@ def encode(
 
 
 def register_features(
-    prepared_dir: Path, embeddings_dir: Path, repo_dir: Path, model_version: int = 1
-) -> dict[str, Any]:
+    prepared_dir: Path, embeddings_dir: Path, repo_dir: Path, model_version: int = 1,
+    online: str = "sqlite", redis_connection: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Write the Feast sources (pair embeddings + texts, latest user histories, item texts) and
-    apply + materialize them to the online store."""
+    apply + materialize them to the online store (``online="redis"``: the production profile)."""
     from lr_recsys.candidates import latest_histories
     from lr_recsys.feature_store import StoreConfig, apply_and_materialize, write_sources
 
@@ -88,7 +89,8 @@ def register_features(
         schema.ITEM_ID: prepared.items[schema.ITEM_ID], schema.EVENT_TIMESTAMP: when.min(),
         schema.ITEM_TEXT: prepared.items[schema.ITEM_TEXT],
     })  # fmt: skip
-    cfg = StoreConfig(repo_dir=Path(repo_dir))
+    extra = {"redis_connection": redis_connection} if redis_connection else {}
+    cfg = StoreConfig(repo_dir=Path(repo_dir), online=online, **extra)
     write_sources(cfg, pairs, histories, items)
     apply_and_materialize(cfg, when.max().to_pydatetime() + pd.Timedelta(days=1), [model_version])
     return {"pairs": len(pairs), "users": len(histories), "items": len(items)}

@@ -25,7 +25,7 @@ PREDICTIONS = "predictions.parquet"
 RESULTS = "results.csv"
 
 
-def _experiment_data(prepared: Prepared, models: list[str], repo_dir: Path | None):
+def _experiment_data(prepared: Prepared, models: list[str], store: dict[str, Any] | None):
     from lr_recsys.models import explanation_source
     from lr_recsys.train.experiment import build_experiment_data, build_from_vectors
 
@@ -37,19 +37,20 @@ def _experiment_data(prepared: Prepared, models: list[str], repo_dir: Path | Non
             f"the pipeline serves AutoEncoder explanation features only; models {models} need "
             f"{sorted(s for s in sources if s)} (use `lr-recsys compare` for MiniLM variants)"
         )
-    if repo_dir is None:
+    if store is None:
         raise ValueError(
             f"models {models} need explanation features but no feature store was given"
         )
     from lr_recsys.feature_store import StoreConfig, open_store, training_vectors
 
-    vectors = training_vectors(open_store(StoreConfig(repo_dir=Path(repo_dir))), prepared.examples)
+    cfg = StoreConfig.model_validate({k: v for k, v in store.items() if v not in (None, "")})
+    vectors = training_vectors(open_store(cfg), prepared.examples)
     return build_from_vectors(prepared, "ae", vectors)
 
 
 def train_evaluate(
     prepared_dir: Path,
-    feature_repo_dir: Path | None,
+    feature_store: dict[str, Any] | Path | None,
     out_dir: Path,
     models: list[str] = ("lr-recsys",),
     task: str = schema.REGRESSION,
@@ -58,7 +59,8 @@ def train_evaluate(
     encoder_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train every model in ``models`` for each seed on the same tensors; the first is the model
-    the pipeline registers, the others are its baselines.
+    the pipeline registers, the others are its baselines. Explanation features are read through
+    the feature store ``feature_store`` (a repo directory or ``StoreConfig`` fields).
 
     Writes to ``out_dir``: the first model's best-seed weights and config, a copy of the
     AutoEncoder (``encoder_dir``) so the model artifact is self-contained, its test predictions,
@@ -71,7 +73,9 @@ def train_evaluate(
     if not models:
         raise ValueError("train: no models given")
     prepared = Prepared.load(prepared_dir)
-    data = _experiment_data(prepared, list(models), feature_repo_dir)
+    if isinstance(feature_store, (str, Path)):
+        feature_store = {"repo_dir": str(feature_store)}
+    data = _experiment_data(prepared, list(models), feature_store)
     metric, higher = primary_metric(task)
     rows, best = [], None
     for name in models:
