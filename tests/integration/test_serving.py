@@ -184,3 +184,30 @@ def test_new_champion_reaches_the_running_service(deployed, sample):
     assert after["model_version"] == version != before["model_version"]
     assert [i["score"] for i in after["items"]] != [i["score"] for i in before["items"]]
     assert c.get("/stats").json()["reloads"] == 1
+
+
+def test_readiness_fails_with_the_reason_until_a_champion_exists(deployed):
+    """A second app whose registry has no champion: alive, not ready, /rank 503 with the reason."""
+    from ray import serve
+
+    from lr_recsys.serve import local
+    from lr_recsys.serve.ranker import ServeConfig
+    from serving.app import build_app
+
+    tmp, port = deployed["tmp"], deployed["client"].base_url.port
+    cfg = ServeConfig.model_validate({
+        "registry": {"tracking_uri": f"sqlite:///{tmp}/empty.db"}, "store": {"repo_dir": str(tmp / "repo")},
+    })  # fmt: skip
+    app = build_app(cfg.model_dump(mode="json"))
+    with pytest.raises(RuntimeError, match="has no 'champion' version"):
+        local.start(app, "127.0.0.1", port, name="broken", route_prefix="/broken", timeout_s=60)
+    try:
+        c = deployed["client"]
+        assert c.get("/broken/healthz").status_code == 200
+        ready = c.get("/broken/readyz")
+        assert ready.status_code == 503 and "run the pipeline" in ready.json()["reason"]
+        r = c.post("/broken/rank", json={"user_id": "1"})
+        assert r.status_code == 503 and "champion" in r.text
+    finally:
+        serve.delete("broken")
+    assert c.get("/readyz").status_code == 200  # the real app is untouched
