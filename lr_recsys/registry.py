@@ -87,6 +87,7 @@ def register_model(
     encoder_dir: Path | None = None,
     eval_table: pd.DataFrame | None = None,
     extra_files: list[Path] = (),
+    run_files: list[Path] = (),
 ) -> str:
     """Log a trained model and register it as the new ``challenger``; returns its version.
 
@@ -102,6 +103,7 @@ def register_model(
         encoder_dir: Saved AutoEncoder directory (weights, vocabulary, config), if used.
         eval_table: Per-example evaluation table to attach.
         extra_files: Files stored next to the weights (e.g. the serving bundle).
+        run_files: Files logged at the run's root (e.g. the baselines' results table, a report).
     """
     mlflow, client = _client(cfg)
     mlflow.set_experiment(cfg.experiment)
@@ -126,6 +128,8 @@ def register_model(
         mlflow.log_artifacts(str(out), artifact_path="model")
         if encoder_dir is not None:
             mlflow.log_artifacts(str(encoder_dir), artifact_path="autoencoder")
+        for path in run_files:
+            mlflow.log_artifact(str(path))
         if eval_table is not None:
             eval_table.to_csv(Path(tmp) / "evaluation.csv", index=False)
             mlflow.log_artifact(str(Path(tmp) / "evaluation.csv"))

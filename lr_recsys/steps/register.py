@@ -33,6 +33,7 @@ def register_and_promote(
         encoder_dir=ae_dir if ae_dir.exists() else None,
         eval_table=pd.read_csv(evaluation_dir / "evaluation.csv"),
         extra_files=[p for p in [train_dir / BUNDLE] if p.exists()],
+        run_files=[p for p in (evaluation_dir / "results.csv", evaluation_dir / "report.html") if p.exists()],
     )  # fmt: skip
     try:
         decision = promote(cfg, margin)

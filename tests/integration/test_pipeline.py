@@ -20,7 +20,9 @@ def test_compiled_pipeline_matches_golden_file(tmp_path):
     assert out.read_text() == GOLDEN.read_text()
 
 
-def test_whole_pipeline_runs_locally_and_promotes(tmp_path):
+def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
+    """The production online-store profile (a real Redis on loopback); the serving tests run the
+    same pipeline on the embedded SQLite profile."""
     from mlflow import MlflowClient
 
     tracking = f"sqlite:///{tmp_path}/mlflow.db"
@@ -28,6 +30,7 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path):
         "data_dir": str(real_data_dir()), "max_users": 2, "max_per_user": 3,
         "cache_path": str(tmp_path / "cache.sqlite"), "seeds": "0", "epochs": 2, "ae_epochs": 2,
         "tracking_uri": tracking, "feature_repo_dir": str(tmp_path / "repo"),
+        "online_store": "redis", "redis_connection": redis_url,
     }  # fmt: skip
     run_dir = run_local(params, tmp_path / "root")
     tasks = {p.name for p in run_dir.iterdir() if p.is_dir()}
@@ -51,14 +54,20 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path):
     assert (run_dir / "train-op" / "model" / "autoencoder" / "standardise.json").exists()
     champion = MlflowClient(tracking).get_model_version_by_alias("lr-recsys", "champion")
     assert str(champion.version) == "1"
+    logged = {a.path for a in MlflowClient(tracking).list_artifacts(champion.run_id)}
+    assert {"results.csv", "report.html", "evaluation.csv", "model", "autoencoder"} <= logged
     # the features step materialized the pairs to the online store (8-d AE embeddings + texts)
     from lr_recsys import schema
     from lr_recsys.data import Prepared
     from lr_recsys.feature_store import StoreConfig, online, open_store
 
+    redis_store = StoreConfig(
+        repo_dir=tmp_path / "repo", online="redis", redis_connection=redis_url
+    )
+    assert not (tmp_path / "repo" / "online.db").exists()  # nothing went to SQLite
     last = Prepared.load(run_dir / "ingest-op" / "prepared").examples.iloc[-1]
     keys = {schema.USER_ID: last[schema.USER_ID], schema.ITEM_ID: last[schema.ITEM_ID]}
-    row = online(open_store(StoreConfig(repo_dir=tmp_path / "repo")), [keys]).iloc[0]
+    row = online(open_store(redis_store), [keys]).iloc[0]
     assert len(row[schema.POS_EMB]) == 8 and len(row[schema.NEG_EMB]) == 8
     assert row[schema.POSITIVE].startswith("The consumer watched this movie because")
     assert row[schema.HISTORY_IDS][-1] == last[schema.ITEM_ID]  # the latest history ends with it
@@ -69,7 +78,7 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path):
     )
     cand = serving.iloc[0]
     keys = {schema.USER_ID: cand[schema.USER_ID], schema.ITEM_ID: cand[schema.ITEM_ID]}
-    cand_row = online(open_store(StoreConfig(repo_dir=tmp_path / "repo")), [keys]).iloc[0]
+    cand_row = online(open_store(redis_store), [keys]).iloc[0]
     assert cand_row[schema.NEGATIVE].startswith("The consumer did not watch this movie because")
 
 
