@@ -164,15 +164,26 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _pipeline_params(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs typed by the pipeline's declared parameters (``seeds=0`` stays the
+    string ``"0"``; ``epochs=3`` becomes 3); unknown keys and bad values are named."""
+    from pipelines.lr_recsys_pipeline import lr_recsys_pipeline
+
+    declared = {k: v.type for k, v in lr_recsys_pipeline.component_spec.inputs.items()}
+    casts = {"String": str, "Integer": int, "Float": float,
+             "Boolean": lambda v: {"true": True, "false": False}[v.lower()]}  # fmt: skip
     params: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
             raise ValueError(f"--param expects KEY=VALUE, got {pair!r}")
         key, raw = pair.split("=", 1)
+        if key not in declared:
+            raise ValueError(
+                f"--param {key!r}: not a pipeline parameter; expected one of {sorted(declared)}"
+            )
         try:
-            params[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key] = raw
+            params[key] = casts[declared[key]](raw)
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"--param {key}={raw!r}: expected {declared[key]}") from exc
     return params
 
 

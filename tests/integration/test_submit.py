@@ -63,3 +63,16 @@ def test_submit_without_a_target_names_the_missing_options(tmp_path, caplog):
         submit(compile_pipeline(tmp_path / "p.yaml"), {})
     assert main(["pipeline", "submit", "--out", str(tmp_path / "q.yaml")]) == 2
     assert "--vertex-project" in caplog.text
+
+
+def test_cli_params_are_typed_by_the_pipeline_declaration(tmp_path, vertex, caplog):
+    argv = ["pipeline", "submit", "--out", str(tmp_path / "p.yaml"), "--vertex-project", "proj"]
+    assert (
+        main([*argv, "--param", "seeds=0", "--param", "margin=0.01", "--param", "max_users=5"]) == 0
+    )
+    (job,) = _RecordedJob.calls
+    assert job["parameter_values"] == {"seeds": "0", "margin": 0.01, "max_users": 5}
+    assert main([*argv, "--param", "max_users=many"]) == 2
+    assert "--param max_users='many': expected Integer" in caplog.text
+    assert main([*argv, "--param", "epochz=3"]) == 2
+    assert "'epochz': not a pipeline parameter" in caplog.text
