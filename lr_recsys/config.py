@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,13 +68,73 @@ class AEConfig:
     progress: bool = True
 
 
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+
+
+class BigQuerySource(BaseModel):
+    """Which table and columns hold the interactions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str
+    dataset: str
+    table: str
+    user_column: str = schema.USER_ID
+    item_column: str = schema.ITEM_ID
+    rating_column: str = schema.RATING
+    timestamp_column: str = schema.TIMESTAMP
+    since: str | None = None  # ISO timestamp: only interactions at or after it
+    limit: int | None = None
+    location: str | None = None
+
+    @field_validator(
+        "dataset", "table", "user_column", "item_column", "rating_column", "timestamp_column"
+    )
+    @classmethod
+    def _identifier(cls, v: str) -> str:
+        if not _IDENT.match(v):
+            raise ValueError(
+                f"{v!r} is not a valid BigQuery identifier (letters, digits, underscores)"
+            )
+        return v
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, v: str) -> str:
+        if not _PROJECT.match(v):
+            raise ValueError(f"{v!r} is not a valid Google Cloud project id")
+        return v
+
+    @field_validator("limit")
+    @classmethod
+    def _limit(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"limit must be positive, got {v}")
+        return v
+
+    @classmethod
+    def from_ref(cls, ref: str) -> BigQuerySource:
+        """``project.dataset.table`` -> a source with the canonical column names."""
+        parts = ref.split(".")
+        if len(parts) != 3:
+            raise ValueError(f"BigQuery table {ref!r}: expected project.dataset.table")
+        return cls(project=parts[0], dataset=parts[1], table=parts[2])
+
+    @property
+    def table_ref(self) -> str:
+        return f"{self.project}.{self.dataset}.{self.table}"
+
+
 class DataConfig(BaseModel):
     """Which data to load and how to prepare it (Sec. 5.1)."""
 
     model_config = ConfigDict(extra="forbid")
 
     dataset: str = Field(
-        "ml-100k", description="'ml-100k' or 'generic' (bring your own files, see README)"
+        "ml-100k",
+        description="'ml-100k', 'generic' (bring your own files, see README) or 'bigquery' "
+        "(interactions from the `bigquery` table, items/users from files)",
     )
     data_dir: Path = Path("data")
     source: Literal["auto", "grouplens", "pypi", "local"] = "auto"
@@ -81,6 +142,7 @@ class DataConfig(BaseModel):
     interactions: Path | None = None
     items: Path | None = None
     users: Path | None = None
+    bigquery: BigQuerySource | None = None  # dataset 'bigquery': where the interactions are
     rating_min: float = 1.0
     rating_max: float = 5.0
     high_rating: float = 4.0  # classification label = rating >= 4

@@ -26,6 +26,9 @@ def lr_recsys_pipeline(
     data_dir: str = "data",
     max_users: int = 20,
     max_per_user: int = 10,
+    bigquery_table: str = "",  # project.dataset.table: interactions from BigQuery ([bigquery] extra)
+    items_path: str = "",  # item (and user) files for the 'generic' and BigQuery sources
+    users_path: str = "",
     backend: str = "llamacpp",
     llm_model: str = "",
     max_tokens: int = 32,
@@ -45,8 +48,9 @@ def lr_recsys_pipeline(
     redis_connection: str = "",  # host:port when online_store is "redis"
 ):
     ingest = ingest_op(
-        dataset=dataset, data_dir=data_dir, max_users=max_users, max_per_user=max_per_user
-    )
+        dataset=dataset, data_dir=data_dir, max_users=max_users, max_per_user=max_per_user,
+        bigquery_table=bigquery_table, items_path=items_path, users_path=users_path,
+    )  # fmt: skip
     explain = explain_op(
         prepared=ingest.outputs["prepared"], cache_path=cache_path, backend=backend,
         llm_model=llm_model, max_tokens=max_tokens, serving_candidates=serving_candidates,

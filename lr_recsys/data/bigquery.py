@@ -9,62 +9,16 @@ client only.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, field_validator
-
 from lr_recsys import schema
+from lr_recsys.config import BigQuerySource
 from lr_recsys.data.tables import validate_interactions
 
 log = logging.getLogger(__name__)
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
-_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-
-
-class BigQuerySource(BaseModel):
-    """Which table and columns hold the interactions."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    project: str
-    dataset: str
-    table: str
-    user_column: str = schema.USER_ID
-    item_column: str = schema.ITEM_ID
-    rating_column: str = schema.RATING
-    timestamp_column: str = schema.TIMESTAMP
-    since: str | None = None  # ISO timestamp: only interactions at or after it
-    limit: int | None = None
-    location: str | None = None
-
-    @field_validator("dataset", "table", "user_column", "item_column", "rating_column", "timestamp_column")
-    @classmethod
-    def _identifier(cls, v: str) -> str:
-        if not _IDENT.match(v):
-            raise ValueError(f"{v!r} is not a valid BigQuery identifier (letters, digits, underscores)")
-        return v
-
-    @field_validator("project")
-    @classmethod
-    def _project(cls, v: str) -> str:
-        if not _PROJECT.match(v):
-            raise ValueError(f"{v!r} is not a valid Google Cloud project id")
-        return v
-
-    @field_validator("limit")
-    @classmethod
-    def _limit(cls, v: int | None) -> int | None:
-        if v is not None and v < 1:
-            raise ValueError(f"limit must be positive, got {v}")
-        return v
-
-    @property
-    def table_ref(self) -> str:
-        return f"{self.project}.{self.dataset}.{self.table}"
-
+__all__ = ["BigQuerySource", "build_query", "load_interactions"]
 
 def build_query(src: BigQuerySource) -> tuple[str, list[Any]]:
     """SQL and query parameters selecting the canonical interaction columns."""

@@ -212,15 +212,19 @@ def check_references(
 
 
 def load_generic(
-    interactions: Path,
+    interactions: Path | pd.DataFrame,
     items: Path,
     users: Path | None = None,
     rating_min: float = 1.0,
     rating_max: float = 5.0,
     name: str = "generic",
 ) -> RawTables:
-    """Load and validate user-provided files in the generic format."""
-    inter = validate_interactions(read_table(interactions, "interactions"), interactions, rating_min, rating_max)
+    """Load and validate user-provided files in the generic format (``interactions`` may be an
+    already validated frame, e.g. from BigQuery)."""
+    if isinstance(interactions, pd.DataFrame):
+        inter, interactions = interactions, Path(f"<{name} interactions>")
+    else:
+        inter = validate_interactions(read_table(interactions, "interactions"), interactions, rating_min, rating_max)
     item_df = validate_items(read_table(items, "items"), items)
     user_df = validate_users(read_table(users, "users"), users) if users is not None else None
     tables = RawTables(inter, item_df, user_df, name)

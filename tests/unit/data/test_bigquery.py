@@ -70,3 +70,43 @@ def test_bad_rows_and_empty_results_fail_with_the_table_named():
         load_interactions(SRC, client=ClientDouble(frame))
     with pytest.raises(DataError, match="returned no rows"):
         load_interactions(SRC, client=ClientDouble(frame.iloc[0:0]))
+
+
+def test_ingest_step_takes_interactions_from_bigquery(tmp_path, monkeypatch, tiny_tables):
+    """The pipeline's ingest path with dataset 'bigquery': the real loader and validation, the
+    client replaced by the double (BigQuery cannot be reached from here)."""
+    from lr_recsys.config import DataConfig
+    from lr_recsys.data import Prepared
+    from lr_recsys.steps import ingest
+
+    items = tmp_path / "items.csv"
+    tiny_tables.items.to_csv(items, index=False)
+    made: list[str] = []
+
+    def client(project, location=None):
+        made.append(project)
+        return ClientDouble(tiny_tables.interactions)
+
+    monkeypatch.setattr(bigquery, "Client", client)
+    cfg = DataConfig(dataset="bigquery", items=items,
+                     bigquery={"project": "my-project-1", "dataset": "shop", "table": "ratings"})  # fmt: skip
+    counts = ingest(cfg, tmp_path / "prepared")
+    assert made == ["my-project-1"]
+    assert counts["examples"] == len(Prepared.load(tmp_path / "prepared").examples) > 0
+    assert set(Prepared.load(tmp_path / "prepared").examples[schema.USER_ID]) <= set(tiny_tables.interactions[schema.USER_ID])
+
+
+def test_bigquery_dataset_without_items_names_what_is_missing():
+    from lr_recsys.config import DataConfig
+    from lr_recsys.data import DataError, load_tables
+
+    with pytest.raises(DataError, match=r"needs data\.bigquery .* and a data\.items file"):
+        load_tables(DataConfig(dataset="bigquery"))
+
+
+def test_table_reference_is_parsed_and_checked():
+    assert BigQuerySource.from_ref("my-project-1.shop.ratings").table_ref == "my-project-1.shop.ratings"
+    with pytest.raises(ValueError, match="expected project.dataset.table"):
+        BigQuerySource.from_ref("shop.ratings")
+    with pytest.raises(ValidationError):
+        BigQuerySource.from_ref("my-project-1.shop.rat`ings")
