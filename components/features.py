@@ -14,6 +14,7 @@ def features_op(
     feature_repo_dir: str,
     online_store: str,
     redis_connection: str,
+    tracking_uri: str,
     feature_store: Output[Artifact],
     metrics: Output[Metrics],
 ):
@@ -23,11 +24,12 @@ def features_op(
 
     summary = register_features(
         Path(prepared.path), Path(embeddings.path), Path(feature_repo_dir),
-        online=online_store, redis_connection=redis_connection or None,
+        online=online_store, redis_connection=redis_connection or None, tracking_uri=tracking_uri,
     )  # fmt: skip
     # training reads the features through this store; serving is configured with the same values
     feature_store.metadata.update(
-        {"repo_dir": feature_repo_dir, "online": online_store, "redis_connection": redis_connection}
-    )
+        {"repo_dir": feature_repo_dir, "online": online_store, "redis_connection": redis_connection,
+         "model_version": summary["model_version"]}  # the FeatureService training reads
+    )  # fmt: skip
     for key, value in summary.items():
         metrics.log_metric(key, value)

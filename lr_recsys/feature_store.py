@@ -150,6 +150,13 @@ def apply_and_materialize(cfg: StoreConfig, end: datetime, model_versions: list[
     return store
 
 
+def add_feature_service(cfg: StoreConfig, model_version: str | int) -> str:
+    """Register the FeatureService of ``model_version`` (same views); returns its name."""
+    store = open_store(cfg)
+    store.apply(definitions(cfg, [model_version]))
+    return schema.feature_service_name(model_version)
+
+
 def historical(store, entity_df: pd.DataFrame, model_version: str | int = 1) -> pd.DataFrame:
     """Point-in-time-correct features for training rows (``user_id, item_id, event_timestamp``)."""
     service = store.get_feature_service(schema.feature_service_name(model_version))

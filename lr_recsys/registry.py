@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 TAG_SPLIT, TAG_GATES, TAG_TASK, TAG_MODEL = "test_split_hash", "gates_passed", "task", "model_name"
+TAG_FEATURE_SERVICE = "feature_service"  # model-version tag: the Feast FeatureService it reads
 
 
 class RegistryConfig(BaseModel):
@@ -88,6 +89,7 @@ def register_model(
     eval_table: pd.DataFrame | None = None,
     extra_files: list[Path] = (),
     run_files: list[Path] = (),
+    feature_service: str | None = None,
 ) -> str:
     """Log a trained model and register it as the new ``challenger``; returns its version.
 
@@ -104,6 +106,7 @@ def register_model(
         eval_table: Per-example evaluation table to attach.
         extra_files: Files stored next to the weights (e.g. the serving bundle).
         run_files: Files logged at the run's root (e.g. the baselines' results table, a report).
+        feature_service: The Feast FeatureService this version reads (tagged on the version).
     """
     mlflow, client = _client(cfg)
     mlflow.set_experiment(cfg.experiment)
@@ -142,6 +145,10 @@ def register_model(
     version = client.create_model_version(
         cfg.model_name, source=f"{artifact_uri}/model", run_id=run_id
     )
+    if feature_service:
+        client.set_model_version_tag(
+            cfg.model_name, version.version, TAG_FEATURE_SERVICE, feature_service
+        )
     client.set_registered_model_alias(cfg.model_name, CHALLENGER, version.version)
     log.info("registered %s version %s as %s", cfg.model_name, version.version, CHALLENGER)
     return str(version.version)
@@ -214,8 +221,16 @@ def promote(cfg: RegistryConfig, margin: float = 0.0) -> Decision:
     )
 
 
-def download_alias(cfg: RegistryConfig, alias: str, dst: Path) -> tuple[str, Path]:
-    """Download the model files of the version ``alias`` points at; returns (version, directory).
+def next_version(cfg: RegistryConfig) -> int:
+    """The version number the next registration will get (versions count up from 1)."""
+    _, client = _client(cfg)
+    versions = client.search_model_versions(f"name='{cfg.model_name}'")
+    return max((int(v.version) for v in versions), default=0) + 1
+
+
+def download_alias(cfg: RegistryConfig, alias: str, dst: Path) -> tuple[str, Path, dict[str, str]]:
+    """Download the model files of the version ``alias`` points at; returns (version, directory,
+    version tags).
 
     Raises:
         LookupError: when the registered model or the alias does not exist.
@@ -230,7 +245,7 @@ def download_alias(cfg: RegistryConfig, alias: str, dst: Path) -> tuple[str, Pat
         )
     out = Path(dst) / f"v{version.version}"
     local = mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(out))
-    return str(version.version), Path(local)
+    return str(version.version), Path(local), dict(version.tags or {})
 
 
 def alias_version(cfg: RegistryConfig, alias: str) -> str | None:

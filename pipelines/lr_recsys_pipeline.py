@@ -63,7 +63,7 @@ def lr_recsys_pipeline(
     features = features_op(
         prepared=ingest.outputs["prepared"], embeddings=encode.outputs["embeddings"],
         feature_repo_dir=feature_repo_dir, online_store=online_store,
-        redis_connection=redis_connection,
+        redis_connection=redis_connection, tracking_uri=tracking_uri,
     )  # fmt: skip
     train = train_op(
         prepared=ingest.outputs["prepared"], feature_store=features.outputs["feature_store"],
@@ -72,5 +72,5 @@ def lr_recsys_pipeline(
     evaluation = evaluate_op(model=train.outputs["model"])
     promote_op(
         model=train.outputs["model"], evaluation=evaluation.outputs["evaluation"],
-        tracking_uri=tracking_uri, margin=margin,
+        feature_store=features.outputs["feature_store"], tracking_uri=tracking_uri, margin=margin,
     )  # fmt: skip

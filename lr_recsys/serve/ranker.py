@@ -33,7 +33,13 @@ from lr_recsys import schema
 from lr_recsys.feature_store import StoreConfig, open_store
 from lr_recsys.models.base import RecModel
 from lr_recsys.models.lr_recsys_net import token_importance
-from lr_recsys.registry import CHAMPION, RegistryConfig, alias_version, download_alias
+from lr_recsys.registry import (
+    CHAMPION,
+    TAG_FEATURE_SERVICE,
+    RegistryConfig,
+    alias_version,
+    download_alias,
+)
 from lr_recsys.serve.api import Attention, Explanation, RankedItem, RankResponse
 from lr_recsys.serve.bundle import ServingBundle
 
@@ -92,13 +98,34 @@ class Ranker:
         """Download and load the version the alias points at now."""
         from lr_recsys.models.io import load_model
 
-        version, directory = download_alias(self.cfg.registry, self.cfg.alias, self._cache)
+        version, directory, tags = download_alias(self.cfg.registry, self.cfg.alias, self._cache)
+        self._check_feature_service(version, tags.get(TAG_FEATURE_SERVICE))
         bundle = ServingBundle.load(directory)
         model, config = load_model(directory)
         model.eval()
         loaded = LoadedModel(version, config["model"], config["task"], model, bundle)
         self.current = loaded  # one reference swap: requests in flight keep the old model
         return loaded
+
+    def _check_feature_service(self, version: str, name: str | None) -> None:
+        """The version's FeatureService (tagged at registration) must exist in this store and
+        serve every feature the ranker reads; versions registered without one are not checked."""
+        if name is None:
+            return
+        self.store.refresh_registry()  # the pipeline may have applied it after we opened the store
+        try:
+            service = self.store.get_feature_service(name)
+        except Exception as exc:  # noqa: BLE001 - Feast raises FeatureServiceNotFoundException
+            raise LookupError(
+                f"model v{version} reads feature service {name!r}, which the feature store at "
+                f"{self.cfg.store.repo_dir} does not have: serve the store the pipeline registered"
+            ) from exc
+        served = {
+            f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features
+        }
+        missing = sorted(set(USER_FEATURES + PAIR_FEATURES) - served)
+        if missing:
+            raise LookupError(f"feature service {name!r} lacks {missing}")
 
     def reload_if_changed(self) -> tuple[str, bool]:
         """Load the alias's version if it differs from the one serving; (version, changed)."""

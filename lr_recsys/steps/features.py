@@ -66,11 +66,22 @@ def encode(
 
 
 def register_features(
-    prepared_dir: Path, embeddings_dir: Path, repo_dir: Path, model_version: int = 1,
-    online: str = "sqlite", redis_connection: str | None = None,
+    prepared_dir: Path, embeddings_dir: Path, repo_dir: Path, model_version: int | None = None,
+    online: str = "sqlite", redis_connection: str | None = None, tracking_uri: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Write the Feast sources (pair embeddings + texts, latest user histories, item texts) and
-    apply + materialize them to the online store (``online="redis"``: the production profile)."""
+    apply + materialize them to the online store (``online="redis"``: the production profile).
+
+    The FeatureService is named for the model version this run will register (the registry's
+    next version when ``tracking_uri`` is given, else ``model_version`` or 1); the register step
+    re-applies it under the version actually assigned, should another run have registered first.
+    """
+    if model_version is None:
+        from lr_recsys.registry import RegistryConfig, next_version
+
+        model_version = (
+            next_version(RegistryConfig(tracking_uri=tracking_uri)) if tracking_uri else 1
+        )
     from lr_recsys.candidates import latest_histories
     from lr_recsys.feature_store import StoreConfig, apply_and_materialize, write_sources
 
@@ -93,4 +104,9 @@ def register_features(
     cfg = StoreConfig(repo_dir=Path(repo_dir), online=online, **extra)
     write_sources(cfg, pairs, histories, items)
     apply_and_materialize(cfg, when.max().to_pydatetime() + pd.Timedelta(days=1), [model_version])
-    return {"pairs": len(pairs), "users": len(histories), "items": len(items)}
+    return {
+        "pairs": len(pairs),
+        "users": len(histories),
+        "items": len(items),
+        "model_version": model_version,
+    }

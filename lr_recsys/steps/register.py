@@ -15,10 +15,12 @@ from lr_recsys.steps.train import SUMMARY
 
 
 def register_and_promote(
-    train_dir: Path, evaluation_dir: Path, tracking_uri: str, margin: float = 0.0
-) -> dict[str, Any]:
-    """Register the trained model (with its AutoEncoder and evaluation table) as challenger and
-    try to promote it to champion."""
+    train_dir: Path, evaluation_dir: Path, tracking_uri: str, margin: float = 0.0,
+    feature_store: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Register the trained model (with its AutoEncoder, serving bundle and evaluation table) as
+    challenger, give it its versioned Feast FeatureService (``feature_store``: the features
+    step's store fields) and try to promote it to champion."""
     from lr_recsys.registry import PromotionRefused, RegistryConfig, promote, register_model
 
     train_dir, evaluation_dir = Path(train_dir), Path(evaluation_dir)
@@ -34,9 +36,21 @@ def register_and_promote(
         eval_table=pd.read_csv(evaluation_dir / "evaluation.csv"),
         extra_files=[p for p in [train_dir / BUNDLE] if p.exists()],
         run_files=[p for p in (evaluation_dir / "results.csv", evaluation_dir / "report.html") if p.exists()],
+        feature_service=_feature_service(feature_store, cfg),
     )  # fmt: skip
     try:
         decision = promote(cfg, margin)
         return {"version": version, "promoted": True, "reason": decision.reason}
     except PromotionRefused as exc:
         return {"version": version, "promoted": False, "reason": str(exc)}
+
+
+def _feature_service(store: dict[str, Any] | None, registry) -> str | None:
+    """Apply the FeatureService of the version about to be registered; returns its name."""
+    if not store:
+        return None
+    from lr_recsys.feature_store import StoreConfig, add_feature_service
+    from lr_recsys.registry import next_version
+
+    fields = {k: v for k, v in store.items() if v not in (None, "") and k != "model_version"}
+    return add_feature_service(StoreConfig.model_validate(fields), next_version(registry))

@@ -43,8 +43,11 @@ def _experiment_data(prepared: Prepared, models: list[str], store: dict[str, Any
         )
     from lr_recsys.feature_store import StoreConfig, open_store, training_vectors
 
-    cfg = StoreConfig.model_validate({k: v for k, v in store.items() if v not in (None, "")})
-    vectors = training_vectors(open_store(cfg), prepared.examples)
+    fields = {k: v for k, v in store.items() if v not in (None, "") and k != "model_version"}
+    cfg = StoreConfig.model_validate(fields)
+    vectors = training_vectors(
+        open_store(cfg), prepared.examples, int(store.get("model_version", 1))
+    )  # KFP metadata may hold 1.0
     return build_from_vectors(prepared, "ae", vectors)
 
 

@@ -54,6 +54,7 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
     assert (run_dir / "train-op" / "model" / "autoencoder" / "standardise.json").exists()
     champion = MlflowClient(tracking).get_model_version_by_alias("lr-recsys", "champion")
     assert str(champion.version) == "1"
+    assert champion.tags["feature_service"] == "lr_recsys_v1"  # its versioned Feast service
     logged = {a.path for a in MlflowClient(tracking).list_artifacts(champion.run_id)}
     assert {"results.csv", "report.html", "evaluation.csv", "model", "autoencoder"} <= logged
     # the features step materialized the pairs to the online store (8-d AE embeddings + texts)
@@ -67,6 +68,8 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
     assert not (tmp_path / "repo" / "online.db").exists()  # nothing went to SQLite
     last = Prepared.load(run_dir / "ingest-op" / "prepared").examples.iloc[-1]
     keys = {schema.USER_ID: last[schema.USER_ID], schema.ITEM_ID: last[schema.ITEM_ID]}
+    services = {fs.name for fs in open_store(redis_store).list_feature_services()}
+    assert services == {"lr_recsys_v1"}
     row = online(open_store(redis_store), [keys]).iloc[0]
     assert len(row[schema.POS_EMB]) == 8 and len(row[schema.NEG_EMB]) == 8
     assert row[schema.POSITIVE].startswith("The consumer watched this movie because")

@@ -60,6 +60,12 @@ def test_health_readiness_and_openapi(deployed):
     c = deployed["client"]
     assert c.get("/healthz").json() == {"status": "alive"}
     assert c.get("/readyz").json() == {"ready": True, "model_version": "1", "reason": None}
+    from mlflow import MlflowClient
+
+    champion = MlflowClient(deployed["tracking"]).get_model_version_by_alias(
+        "lr-recsys", "champion"
+    )
+    assert champion.tags["feature_service"] == "lr_recsys_v1"  # checked against the store at load
     paths = c.get("/openapi.json").json()["paths"]
     assert {"/rank", "/healthz", "/readyz", "/admin/reload"} <= set(paths)
 
@@ -184,6 +190,28 @@ def test_new_champion_reaches_the_running_service(deployed, sample):
     assert after["model_version"] == version != before["model_version"]
     assert [i["score"] for i in after["items"]] != [i["score"] for i in before["items"]]
     assert c.get("/stats").json()["reloads"] == 1
+
+
+def test_a_champion_whose_feature_service_is_missing_is_refused_and_the_old_one_kept(
+    deployed, sample
+):
+    from mlflow import MlflowClient
+
+    from lr_recsys.models.io import load_model
+    from lr_recsys.registry import RegistryConfig, register_model
+    from lr_recsys.serve.bundle import BUNDLE
+
+    c, run_dir = deployed["client"], deployed["run_dir"]
+    serving_now = c.get("/readyz").json()["model_version"]
+    model_dir = run_dir / "train-op" / "model"
+    cfg = RegistryConfig(tracking_uri=deployed["tracking"])
+    version = register_model(cfg, load_model(model_dir)[0], "lr-recsys", "regression", {"rmse": [0.1]},
+                             ["k"], True, extra_files=[model_dir / BUNDLE], feature_service="lr_recsys_v99")  # fmt: skip
+    MlflowClient(deployed["tracking"]).set_registered_model_alias("lr-recsys", "champion", version)
+    r = c.post("/admin/reload")
+    assert r.status_code == 409 and "'lr_recsys_v99'" in r.json()["detail"]
+    user = sample[1][schema.USER_ID].iloc[0]
+    assert _rank(c, user_id=user).json()["model_version"] == serving_now  # still the old one
 
 
 def test_readiness_fails_with_the_reason_until_a_champion_exists(deployed):
