@@ -239,3 +239,43 @@ def test_readiness_fails_with_the_reason_until_a_champion_exists(deployed):
     finally:
         serve.delete("broken")
     assert c.get("/readyz").status_code == 200  # the real app is untouched
+
+
+def test_replicas_polling_the_alias_follow_a_promotion(deployed):
+    """A second app with ``poll_s`` set: moving ``champion`` reaches it with no request at all."""
+    import time
+
+    from mlflow import MlflowClient
+    from ray import serve
+
+    from lr_recsys.models.io import load_model
+    from lr_recsys.registry import RegistryConfig, register_model
+    from lr_recsys.serve import local
+    from lr_recsys.serve.bundle import BUNDLE
+    from lr_recsys.serve.ranker import ServeConfig
+    from serving.app import build_app
+
+    tmp, port, c = deployed["tmp"], deployed["client"].base_url.port, deployed["client"]
+    registry = MlflowClient(deployed["tracking"])
+    registry.set_registered_model_alias("lr-recsys", "champion", "1")
+    cfg = ServeConfig.model_validate({
+        "registry": {"tracking_uri": deployed["tracking"]}, "store": {"repo_dir": str(tmp / "repo")},
+        "poll_s": 0.5,
+    })  # fmt: skip
+    local.start(build_app(cfg.model_dump(mode="json")), "127.0.0.1", port, name="poller",
+                route_prefix="/poller", timeout_s=120)  # fmt: skip
+    try:
+        assert c.get("/poller/readyz").json()["model_version"] == "1"
+        model_dir = deployed["run_dir"] / "train-op" / "model"
+        version = register_model(
+            RegistryConfig(tracking_uri=deployed["tracking"]), load_model(model_dir)[0], "lr-recsys",
+            "regression", {"rmse": [0.2]}, ["k"], True, extra_files=[model_dir / BUNDLE],
+        )  # fmt: skip
+        registry.set_registered_model_alias("lr-recsys", "champion", version)
+        deadline = time.monotonic() + 30
+        while c.get("/poller/readyz").json()["model_version"] != version:
+            assert time.monotonic() < deadline, "the polling replica did not follow the alias"
+            time.sleep(0.25)
+        assert c.get("/poller/stats").json()["reloads"] == 1
+    finally:
+        serve.delete("poller")
