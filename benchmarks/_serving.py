@@ -34,17 +34,16 @@ def latest_run(root: Path) -> Path:
 def requests(run_dir: Path, n_candidates: int) -> list[dict]:
     """One request body per sampled user: their precomputed serving candidates first, then the
     most popular items they have not rated, ``n_candidates`` in all."""
-    from lr_recsys.candidates import popularity
+    from lr_recsys.candidates import popularity, rated_items
     from lr_recsys.data import Prepared
 
     prepared = Prepared.load(run_dir / "ingest-op" / "prepared")
     serving = pd.read_parquet(run_dir / "explain-op" / "explanations" / "serving_pairs.parquet")
     order = list(popularity(prepared).index)
+    rated_by = rated_items(prepared)
     bodies = []
     for user, group in serving.groupby(schema.USER_ID):
-        rated = set(
-            prepared.examples.loc[prepared.examples[schema.USER_ID] == user, schema.ITEM_ID]
-        )
+        rated = rated_by.get(user, set())
         first = list(group[schema.ITEM_ID])
         rest = [i for i in order if i not in rated and i not in first]
         bodies.append(

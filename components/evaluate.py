@@ -17,9 +17,10 @@ def evaluate_op(
     from pathlib import Path
 
     from lr_recsys.steps import evaluate
+    from lr_recsys.steps.train import REPORT
 
     result = evaluate(Path(model.path), Path(evaluation.path))
-    shutil.copyfile(Path(evaluation.path) / "report.html", report.path)
+    shutil.copyfile(Path(evaluation.path) / REPORT, report.path)
     for row in result["table"]:
         for key, value in row.items():
             if key != "model":

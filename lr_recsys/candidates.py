@@ -42,13 +42,18 @@ def latest_histories(prepared: Prepared) -> dict[str, tuple[list[str], int]]:
     return out
 
 
+def rated_items(prepared: Prepared) -> dict[str, set[str]]:
+    """Per user: every item they have rated (the candidate generator skips them)."""
+    return prepared.examples.groupby(schema.USER_ID)[schema.ITEM_ID].agg(set).to_dict()
+
+
 def serving_pairs(prepared: Prepared, n: int) -> list[tuple[Pair, int]]:
     """The top-``n`` unrated popular candidates of every user against their latest history, with
     the time the pair becomes valid (just after the user's last interaction)."""
     if n <= 0:
         return []
     order = list(popularity(prepared).index)
-    rated = prepared.examples.groupby(schema.USER_ID)[schema.ITEM_ID].agg(set).to_dict()
+    rated = rated_items(prepared)
     pairs = []
     length = prepared.config.history_len
     for user, (history, ts) in latest_histories(prepared).items():

@@ -213,7 +213,9 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
                                 for k, v in art["metadata"].items()
                             }
                             print(f"    {name}: {shown}")
-        table = run_dir / "evaluate-op" / "evaluation" / "results.csv"
+        from lr_recsys.steps.train import RESULTS
+
+        table = run_dir / "evaluate-op" / "evaluation" / RESULTS
         if table.exists():
             import pandas as pd
 

@@ -34,6 +34,14 @@ class StoreConfig(BaseModel):
     redis_connection: str = "127.0.0.1:6379"
 
 
+def store_config(fields: dict) -> StoreConfig:
+    """A ``StoreConfig`` from the features step's artifact metadata (empty values = defaults;
+    ``model_version`` names the FeatureService and is not a store setting)."""
+    return StoreConfig.model_validate(
+        {k: v for k, v in fields.items() if v not in (None, "") and k != "model_version"}
+    )
+
+
 def _sources_dir(cfg: StoreConfig) -> Path:
     return cfg.repo_dir / "data"
 

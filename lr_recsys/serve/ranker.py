@@ -167,7 +167,7 @@ class Ranker:
             unknown = [i for i in candidate_ids if i not in space.item_index]
             if unknown:
                 raise UnknownItems(unknown)
-            dup = sorted({i for i in candidate_ids if candidate_ids.count(i) > 1})
+            dup = sorted(i for i, n in Counter(candidate_ids).items() if n > 1)
             if dup:
                 raise ValueError(f"duplicate candidate item ids: {dup}")
         t0 = time.perf_counter()

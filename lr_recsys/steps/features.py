@@ -82,14 +82,14 @@ def register_features(
         model_version = (
             next_version(RegistryConfig(tracking_uri=tracking_uri)) if tracking_uri else 1
         )
-    from lr_recsys.candidates import latest_histories
+    from lr_recsys.candidates import latest_histories, rated_items
     from lr_recsys.feature_store import StoreConfig, apply_and_materialize, write_sources
 
     prepared = Prepared.load(prepared_dir)
     pairs = pd.read_parquet(Path(embeddings_dir) / EMBEDDINGS)
     when = pairs[schema.EVENT_TIMESTAMP]
     latest = latest_histories(prepared)  # from the rated examples only
-    rated = prepared.examples.groupby(schema.USER_ID)[schema.ITEM_ID].agg(set).to_dict()
+    rated = rated_items(prepared)
     histories = pd.DataFrame({
         schema.USER_ID: list(latest),
         schema.EVENT_TIMESTAMP: pd.to_datetime([ts for _, ts in latest.values()], unit="s", utc=True),

@@ -11,7 +11,7 @@ import pandas as pd
 
 from lr_recsys.models.io import load_model
 from lr_recsys.serve.bundle import BUNDLE
-from lr_recsys.steps.train import SUMMARY
+from lr_recsys.steps.train import EVAL_SUMMARY, EVAL_TABLE, REPORT, RESULTS, SUMMARY
 
 
 def register_and_promote(
@@ -25,7 +25,7 @@ def register_and_promote(
 
     train_dir, evaluation_dir = Path(train_dir), Path(evaluation_dir)
     summary = json.loads((train_dir / SUMMARY).read_text())
-    evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
+    evaluation = json.loads((evaluation_dir / EVAL_SUMMARY).read_text())
     cfg = RegistryConfig(tracking_uri=tracking_uri)
     model, _ = load_model(train_dir)
     ae_dir = train_dir / "autoencoder"
@@ -33,9 +33,9 @@ def register_and_promote(
         cfg, model, summary["model"], summary["task"], summary["per_seed"], summary["test_pair_keys"],
         evaluation["gates_passed"], params={"seeds": summary["seeds"], "baselines": summary["baselines"]},
         encoder_dir=ae_dir if ae_dir.exists() else None,
-        eval_table=pd.read_csv(evaluation_dir / "evaluation.csv"),
+        eval_table=pd.read_csv(evaluation_dir / EVAL_TABLE),
         extra_files=[p for p in [train_dir / BUNDLE] if p.exists()],
-        run_files=[p for p in (evaluation_dir / "results.csv", evaluation_dir / "report.html") if p.exists()],
+        run_files=[p for p in (evaluation_dir / RESULTS, evaluation_dir / REPORT) if p.exists()],
         feature_service=_feature_service(feature_store, cfg),
     )  # fmt: skip
     try:
@@ -49,8 +49,7 @@ def _feature_service(store: dict[str, Any] | None, registry) -> str | None:
     """Apply the FeatureService of the version about to be registered; returns its name."""
     if not store:
         return None
-    from lr_recsys.feature_store import StoreConfig, add_feature_service
+    from lr_recsys.feature_store import add_feature_service, store_config
     from lr_recsys.registry import next_version
 
-    fields = {k: v for k, v in store.items() if v not in (None, "") and k != "model_version"}
-    return add_feature_service(StoreConfig.model_validate(fields), next_version(registry))
+    return add_feature_service(store_config(store), next_version(registry))

@@ -22,7 +22,10 @@ from lr_recsys.validate import gate, suites
 
 SUMMARY = "summary.json"
 PREDICTIONS = "predictions.parquet"
-RESULTS = "results.csv"
+RESULTS = "results.csv"  # per model: mean and std of each test metric
+EVAL_TABLE = "evaluation.csv"  # per test pair: prediction, target, label
+EVAL_SUMMARY = "evaluation.json"
+REPORT = "report.html"
 
 
 def _experiment_data(prepared: Prepared, models: list[str], store: dict[str, Any] | None):
@@ -41,19 +44,17 @@ def _experiment_data(prepared: Prepared, models: list[str], store: dict[str, Any
         raise ValueError(
             f"models {models} need explanation features but no feature store was given"
         )
-    from lr_recsys.feature_store import StoreConfig, open_store, training_vectors
+    from lr_recsys.feature_store import open_store, store_config, training_vectors
 
-    fields = {k: v for k, v in store.items() if v not in (None, "") and k != "model_version"}
-    cfg = StoreConfig.model_validate(fields)
     vectors = training_vectors(
-        open_store(cfg), prepared.examples, int(store.get("model_version", 1))
+        open_store(store_config(store)), prepared.examples, int(store.get("model_version", 1))
     )  # KFP metadata may hold 1.0
     return build_from_vectors(prepared, "ae", vectors)
 
 
 def train_evaluate(
     prepared_dir: Path,
-    feature_store: dict[str, Any] | Path | None,
+    feature_store: dict[str, Any] | None,
     out_dir: Path,
     models: list[str] = ("lr-recsys",),
     task: str = schema.REGRESSION,
@@ -63,7 +64,8 @@ def train_evaluate(
 ) -> dict[str, Any]:
     """Train every model in ``models`` for each seed on the same tensors; the first is the model
     the pipeline registers, the others are its baselines. Explanation features are read through
-    the feature store ``feature_store`` (a repo directory or ``StoreConfig`` fields).
+    the feature store ``feature_store`` (``StoreConfig`` fields + the FeatureService's
+    ``model_version``, as the features step's artifact carries them).
 
     Writes to ``out_dir``: the first model's best-seed weights and config, a copy of the
     AutoEncoder (``encoder_dir``) so the model artifact is self-contained, its test predictions,
@@ -76,8 +78,6 @@ def train_evaluate(
     if not models:
         raise ValueError("train: no models given")
     prepared = Prepared.load(prepared_dir)
-    if isinstance(feature_store, (str, Path)):
-        feature_store = {"repo_dir": str(feature_store)}
     data = _experiment_data(prepared, list(models), feature_store)
     metric, higher = primary_metric(task)
     rows, best = [], None
@@ -131,11 +131,11 @@ def evaluate(train_dir: Path, out_dir: Path) -> dict[str, Any]:
     table = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=0).add_suffix("_std"))
     table = table.loc[order].reset_index()
     out_dir.mkdir(parents=True, exist_ok=True)
-    pred.to_csv(out_dir / "evaluation.csv", index=False)
+    pred.to_csv(out_dir / EVAL_TABLE, index=False)
     table.to_csv(out_dir / RESULTS, index=False)
-    (out_dir / "report.html").write_text(render_report(table, metrics))
+    (out_dir / REPORT).write_text(render_report(table, metrics))
     records = table.round(6).to_dict("records")
-    (out_dir / "evaluation.json").write_text(json.dumps({"gates_passed": True, "table": records}))
+    (out_dir / EVAL_SUMMARY).write_text(json.dumps({"gates_passed": True, "table": records}))
     return {"gates_passed": True, "table": records}
 
 

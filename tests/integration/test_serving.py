@@ -99,7 +99,7 @@ def test_rank_with_generated_candidates_returns_explanations_and_attention(deplo
     assert set(body["timings_ms"]) == {"features", "model", "total"}
 
 
-def test_rank_given_candidates_scores_each_once(deployed, sample):
+def test_rank_given_candidates_ranks_them_and_can_omit_texts(deployed, sample):
     prepared, serving = sample
     user = serving[schema.USER_ID].iloc[0]
     mine = prepared.examples[prepared.examples[schema.USER_ID] == user]
@@ -172,7 +172,7 @@ def test_new_champion_reaches_the_running_service(deployed, sample):
     before = _rank(c, user_id=user, k=5).json()
     assert c.post("/admin/reload").json() == {"model_version": "1", "changed": False}
     out = tmp / "retrained"
-    train_evaluate(run_dir / "ingest-op" / "prepared", deployed["tmp"] / "repo", out,
+    train_evaluate(run_dir / "ingest-op" / "prepared", {"repo_dir": str(deployed["tmp"] / "repo")}, out,
                    ["lr-recsys"], seeds=[7], epochs=5)  # fmt: skip
     from lr_recsys.models.io import load_model
 
