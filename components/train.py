@@ -15,6 +15,7 @@ def train_op(
     task: str,
     seeds: str,
     epochs: int,
+    tuned_config: str,
     model: Output[Model],
     metrics: Output[Metrics],
 ):
@@ -32,6 +33,7 @@ def train_op(
         [int(s) for s in seeds.split(",") if s.strip()],
         epochs,
         encoder_dir=Path(encoder.path),
+        tuned_config=tuned_config or None,  # a TOML written by `lr-recsys tune` ("" = defaults)
     )
     model.metadata.update({"model": names[0], "task": task})
     for key, value in summary["mean"].items():

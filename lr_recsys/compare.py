@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ from lr_recsys import schema
 from lr_recsys.config import CompareConfig
 from lr_recsys.data import load_prepared
 from lr_recsys.explain.table import load_explanations
-from lr_recsys.models import BASELINES, explanation_source, model_names, model_spec
-from lr_recsys.train.experiment import build_experiment_data, run_model
+from lr_recsys.models import BASELINES, BIAS, explanation_source, model_names, model_spec
+from lr_recsys.train.experiment import ExperimentData, build_experiment_data, run_model
+from lr_recsys.tuned import Tuned, configs_for, read_tuned
 
 log = logging.getLogger(__name__)
 
@@ -28,48 +30,124 @@ TABLE_METRICS = {schema.REGRESSION: ("rmse", "mae"), schema.CLASSIFICATION: ("au
 Results = dict[str, dict[str, dict[str, dict[str, Any]]]]
 
 
-def run_compare(cfg: CompareConfig) -> dict[str, Any]:
-    """Train and test every model for every task and seed; return the results document."""
-    unknown = [m for m in cfg.models if m not in model_names()]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; available: {model_names()}")
-    prepared = load_prepared(cfg.data, seed=cfg.seeds[0] if cfg.seeds else 0)
-    sources = {explanation_source(m) for m in cfg.models}
-    needs_negative = any(model_spec(m)[1].get("explanations") != "pos" for m in cfg.models)
+def with_bias(models: list[str]) -> list[str]:
+    """``models`` with the ``bias`` floor appended when it is missing (every table reports it)."""
+    return list(models) if BIAS in models else [*models, BIAS]
+
+
+def _run_unit(data, name: str, task: str, model_cfg, train_cfg) -> dict[str, Any]:
+    """One model x task x seed; plain values only (it may run in a Ray worker)."""
+    run = run_model(name, task, data, model_cfg, train_cfg)
+    return {"model": name, "task": task, "seed": train_cfg.seed, "test": run.test,
+            "best_epoch": run.train.best_epoch, "samples_per_s": run.train.samples_per_s,
+            "seconds": run.train.seconds}  # fmt: skip
+
+
+def _run_units(data, units: list[tuple], workers: int) -> list[dict[str, Any]]:
+    """Run ``units`` in process (``workers == 1``) or as Ray tasks of one CPU each."""
+    if workers <= 1:
+        return [_run_unit(data, *u) for u in units]
+    import ray
+
+    from lr_recsys.raycluster import ensure_ray
+
+    started = ensure_ray(num_cpus=workers)
+    try:
+        remote = ray.remote(num_cpus=1)(_run_unit)
+        ref = ray.put(data)
+        pending = [remote.remote(ref, *u) for u in units]
+        return ray.get(pending)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def experiment_data(cfg: CompareConfig, fraction: float | None = None) -> ExperimentData:
+    """Prepared data (at ``fraction`` of the training split) encoded for the explanation sources
+    the models of ``cfg`` need (the ``bias`` floor included)."""
+    update = {} if fraction is None else {"train_fraction": fraction}
+    prepared = load_prepared(
+        cfg.data.model_copy(update=update), seed=cfg.seeds[0] if cfg.seeds else 0
+    )
+    models = with_bias(cfg.models)
+    sources = {explanation_source(m) for m in models}
+    needs_negative = any(model_spec(m)[1].get("explanations") != "pos" for m in models)
     table = (
         load_explanations(cfg.explanations, needs_negative)
         if cfg.explanations is not None
         else None
     )
-    data = build_experiment_data(prepared, sources, table, cfg.ae)
+    return build_experiment_data(prepared, sources, table, cfg.ae)
+
+
+def compare_once(cfg: CompareConfig, fraction: float, tuned: Tuned) -> dict[str, Any]:
+    """Every model x task x seed at one training fraction; the results and run metadata."""
+    data = experiment_data(cfg, fraction)
+    prepared = data.prepared
+    models = with_bias(cfg.models)
+    units, configs = [], {}
+    for name in models:
+        for task in cfg.tasks:
+            model_cfg, train_cfg = configs_for(name, task, cfg.model, cfg.train, tuned)
+            configs.setdefault(name, {})[task] = {
+                "model": asdict(model_cfg),
+                "train": asdict(train_cfg),
+            }
+            units += [(name, task, model_cfg, replace(train_cfg, seed=s)) for s in cfg.seeds]
+    t0 = time.perf_counter()
+    runs = _run_units(data, units, cfg.workers)
     results: Results = {}
     timings: dict[str, list[float]] = {}
-    for name in cfg.models:
-        for task in cfg.tasks:
-            for seed in cfg.seeds:
-                run = run_model(name, task, data, cfg.model, replace(cfg.train, seed=seed))
-                per_metric = results.setdefault(name, {}).setdefault(task, {})
-                for metric, value in run.test.items():
-                    per_metric.setdefault(metric, {"runs": []})["runs"].append(value)
-                timings.setdefault(name, []).append(run.train.samples_per_s)
+    epochs: dict[str, dict[str, list[int]]] = {}
+    for run in runs:
+        per_metric = results.setdefault(run["model"], {}).setdefault(run["task"], {})
+        for metric, value in run["test"].items():
+            per_metric.setdefault(metric, {"runs": []})["runs"].append(value)
+        timings.setdefault(run["model"], []).append(run["samples_per_s"])
+        epochs.setdefault(run["model"], {}).setdefault(run["task"], []).append(run["best_epoch"])
     for tasks in results.values():
         for metrics in tasks.values():
             for summary in metrics.values():
-                runs = np.asarray(summary["runs"])
-                summary["mean"] = float(runs.mean())
-                summary["std"] = float(runs.std(ddof=1)) if len(runs) > 1 else 0.0
+                values = np.asarray(summary["runs"])
+                summary["mean"] = float(values.mean())
+                summary["std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     counts = prepared.examples[schema.SPLIT].value_counts().to_dict()
-    return {
-        "results": results,
-        "meta": {
-            "dataset": prepared.name,
-            "examples": {k: int(v) for k, v in counts.items()},
-            "seeds": cfg.seeds,
-            "epochs": cfg.train.epochs,
-            "train_samples_per_s": {k: float(np.mean(v)) for k, v in timings.items()},
-            "autoencoder": data.encoder_metrics,
-        },
+    meta = {
+        "dataset": prepared.name,
+        "examples": {k: int(v) for k, v in counts.items()},
+        "seeds": cfg.seeds,
+        "epochs": cfg.train.epochs,
+        "patience": cfg.train.patience,
+        "train_fraction": fraction,
+        "tuned_config": str(cfg.tuned_config) if cfg.tuned_config else None,
+        "best_epochs": epochs,
+        "configs": configs,  # the effective hyperparameters of every model and task
+        "seconds": round(time.perf_counter() - t0, 1),
+        "workers": cfg.workers,
+        "train_samples_per_s": {k: float(np.mean(v)) for k, v in timings.items()},
+        "autoencoder": data.encoder_metrics,
     }
+    return {"results": results, "meta": meta}
+
+
+def run_compare(cfg: CompareConfig) -> dict[str, Any]:
+    """Train and test every model (the ``bias`` floor included) for every task and seed, at
+    every training fraction when ``cfg.train_fractions`` is set; return the results document:
+    ``results``/``meta`` of the full training split (or the largest fraction) and, for a
+    learning curve, ``learning_curve`` keyed by fraction."""
+    unknown = [m for m in cfg.models if m not in model_names()]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; available: {model_names()}")
+    tuned = read_tuned(cfg.tuned_config)
+    fractions = cfg.train_fractions or [cfg.data.train_fraction]
+    curve = {}
+    for fraction in fractions:
+        log.info("compare: training fraction %.2f", fraction)
+        curve[fraction] = compare_once(cfg, fraction, tuned)
+    doc = dict(curve[max(fractions)])
+    if cfg.train_fractions:
+        doc["learning_curve"] = {str(f): d for f, d in curve.items()}
+    return doc
 
 
 def best_baseline(results: Results, task: str, metric: str) -> str | None:
@@ -98,9 +176,21 @@ def paired_test(a: list[float], b: list[float]) -> float | None:
     return float(stats.ttest_rel(a, b).pvalue)
 
 
+def _versus(s: dict[str, Any], ref: dict[str, Any] | None, metric: str) -> list[str]:
+    """[relative improvement, paired-test p] of summary ``s`` against summary ``ref``."""
+    if ref is None:
+        return ["-", "-"]
+    p = paired_test(s["runs"], ref["runs"])
+    return [
+        f"{relative_improvement(s['mean'], ref['mean'], metric):+.2f}%",
+        "-" if p is None else f"{p:.3f}",
+    ]
+
+
 def markdown_table(doc: dict[str, Any]) -> str:
-    """The comparison as a markdown table: mean ± std per metric, relative improvement over the
-    best baseline and the paired-test p-value."""
+    """The comparison as markdown: per task, mean ± std of each metric, the relative improvement
+    over the best (neural) baseline and over the ``bias`` floor, each with its paired-test p-value
+    across seeds; then the learning curve when the document has one."""
     results: Results = doc["results"]
     lines = []
     for task, metrics in TABLE_METRICS.items():
@@ -108,7 +198,7 @@ def markdown_table(doc: dict[str, Any]) -> str:
             continue
         header = ["model"]
         for m in metrics:
-            header += [m.upper(), f"Δ{m.upper()} vs best baseline", "p (paired t)"]
+            header += [m.upper(), "Δ vs best baseline", "p", "Δ vs bias", "p (bias)"]
         lines += [f"### {task}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for name, tasks in results.items():
             if task not in tasks:
@@ -116,35 +206,105 @@ def markdown_table(doc: dict[str, Any]) -> str:
             row = [name]
             for m in metrics:
                 if m not in tasks[task]:
-                    row += ["-", "-", "-"]
+                    row += ["-"] * 5
                     continue
                 s = tasks[task][m]
                 row.append(f"{s['mean']:.4f} ± {s['std']:.4f}")
                 ref = best_baseline(results, task, m)
-                if ref is None or ref == name:
-                    row += ["(best baseline)" if ref == name else "-", "-"]
-                    continue
-                r = results[ref][task][m]
-                row.append(f"{relative_improvement(s['mean'], r['mean'], m):+.2f}% vs {ref}")
-                p = paired_test(s["runs"], r["runs"])
-                row.append("-" if p is None else f"{p:.3f}")
+                if ref == name:
+                    row += ["(best baseline)", "-"]
+                else:
+                    versus = _versus(s, results[ref][task][m] if ref else None, m)
+                    row += [f"{versus[0]} vs {ref}" if ref else "-", versus[1]]
+                bias = results.get(BIAS, {}).get(task, {}).get(m)
+                row += ["(floor)", "-"] if name == BIAS else _versus(s, bias, m)
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     meta = doc.get("meta", {})
     lines.append(
         f"Dataset {meta.get('dataset')}, examples {meta.get('examples')}, seeds {meta.get('seeds')}, "
-        f"epochs {meta.get('epochs')}. RMSE/MAE on the [0,1] rating scale (×4 for the 1-5 scale)."
+        f"max epochs {meta.get('epochs')} (early stopping patience {meta.get('patience')}), "
+        f"tuned config {meta.get('tuned_config')}. RMSE/MAE on the [0,1] rating scale (×4 for "
+        "the 1-5 scale); Δ positive = better; p: two-sided paired t-test across seeds."
     )
+    if doc.get("learning_curve"):
+        lines += ["", learning_curve_table(doc["learning_curve"])]
     return "\n".join(lines) + "\n"
+
+
+def learning_curve_table(curve: dict[str, dict[str, Any]]) -> str:
+    """Paper Table 3 layout: per task and metric, one row per model, one column per fraction."""
+    fractions = sorted(curve, key=float)
+    lines = ["## Learning efficiency (test metric vs fraction of the training split)", ""]
+    for task, metrics in TABLE_METRICS.items():
+        for m in metrics:
+            models = [n for n, r in curve[fractions[-1]]["results"].items() if m in r.get(task, {})]
+            if not models:
+                continue
+            counts = [curve[f]["meta"]["examples"].get(schema.SPLIT_TRAIN, 0) for f in fractions]
+            head = [f"{float(f):.0%} ({n} train)" for f, n in zip(fractions, counts, strict=True)]
+            lines += [f"### {task}: {m.upper()}", "", "| model | " + " | ".join(head) + " |",
+                      "|" + "---|" * (len(fractions) + 1)]  # fmt: skip
+            for name in models:
+                cells = []
+                for f in fractions:
+                    s = curve[f]["results"].get(name, {}).get(task, {}).get(m)
+                    cells.append(f"{s['mean']:.4f} ± {s['std']:.4f}" if s else "-")
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def plot_learning_curve(curve: dict[str, dict[str, Any]], out: Path) -> Path:
+    """PNG: one panel per task metric, test metric (mean ± std over seeds) vs training fraction,
+    one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fractions = sorted(curve, key=float)
+    panels = [(t, m) for t, ms in TABLE_METRICS.items() for m in ms
+              if any(t in r for r in curve[fractions[-1]]["results"].values())]  # fmt: skip
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (task, m) in zip(axes[0], panels, strict=True):
+        for name, tasks in curve[fractions[-1]]["results"].items():
+            if m not in tasks.get(task, {}):
+                continue
+            pts = [(float(f), curve[f]["results"].get(name, {}).get(task, {}).get(m))
+                   for f in fractions]  # fmt: skip
+            pts = [(x, s) for x, s in pts if s]
+            xs = [x for x, _ in pts]
+            ax.errorbar(xs, [s["mean"] for _, s in pts], yerr=[s["std"] for _, s in pts],
+                        marker="o", capsize=3, label=name,
+                        linestyle="--" if name == BIAS else "-")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xticks([float(f) for f in fractions], [f"{float(f):.0%}" for f in fractions])
+        ax.set_xlabel("fraction of the training split")
+        ax.set_ylabel(f"test {m.upper()}" + (" (lower is better)" if m in LOWER_IS_BETTER else ""))
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
 
 
 def write_outputs(doc: dict[str, Any], out: Path) -> Path:
     """Write ``out`` (``{model: {task: {metric: {mean, std, runs}}}}``), the run metadata as
-    ``<out>.meta.json`` and the markdown table as ``<out>.md``; return the markdown path."""
+    ``<out>.meta.json``, the markdown tables as ``<out>.md`` and, for a learning curve,
+    ``<out>.learning_curve.json`` + ``<out>.learning_curve.png``; return the markdown path."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc["results"], indent=2))
     out.with_suffix(".meta.json").write_text(json.dumps(doc.get("meta", {}), indent=2))
+    if doc.get("learning_curve"):
+        out.with_suffix(".learning_curve.json").write_text(
+            json.dumps(doc["learning_curve"], indent=2)
+        )
+        plot_learning_curve(doc["learning_curve"], out.with_suffix(".learning_curve.png"))
     md = out.with_suffix(".md")
     md.write_text(markdown_table(doc))
     return md

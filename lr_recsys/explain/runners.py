@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -95,26 +94,9 @@ class RayRunner:
         self._started = False
 
     def _init(self) -> None:
-        import ray
+        from lr_recsys.raycluster import ensure_ray
 
-        if ray.is_initialized():
-            return
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
-        # a busy 2-core machine can need longer than Ray's default to register the local node
-        os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
-        if self.address:
-            ray.init(address=self.address, log_to_driver=False)
-        else:
-            kwargs = {"_temp_dir": str(self.temp_dir)} if self.temp_dir else {}
-            ray.init(
-                num_cpus=max(2, os.cpu_count() or 2),
-                include_dashboard=False,
-                log_to_driver=False,
-                **kwargs,
-            )
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
-        self._started = True
+        self._started = ensure_ray(self.address, self.temp_dir) or self._started
 
     def run(
         self, requests: list[Request], decoding: Decoding, batch_size: int

@@ -103,11 +103,19 @@ def build_model(name: str, inputs: ModelInputs, cfg: ModelConfig) -> RecModel:
     return cls(inputs, cfg, **kwargs)
 
 
-def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, last_act: bool = False) -> nn.Sequential:
-    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with activations in between."""
+def mlp(
+    sizes: list[int],
+    act: type[nn.Module] = nn.ReLU,
+    last_act: bool = False,
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with activations (and dropout, when
+    ``dropout > 0``) in between."""
     layers: list[nn.Module] = []
     for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if k < len(sizes) - 2 or last_act:
             layers.append(act())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)

@@ -24,7 +24,8 @@ class DIN(RecModel):
         self.item_emb = nn.Embedding(inputs.n_items, d, padding_idx=0)
         self.context = ContextEmbedding(inputs.context_sizes, d)
         self.activation_unit = mlp([4 * d, 16, 1], act=nn.PReLU)
-        self.mlp = mlp([4 * d, *cfg.mlp_layers], act=nn.PReLU)
+        self.mlp = mlp([4 * d, *cfg.mlp_layers], act=nn.PReLU, dropout=cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         hist = batch["hist"]  # (B, L)
@@ -38,4 +39,4 @@ class DIN(RecModel):
         x = torch.cat(
             [self.user_emb(batch["user"]), interest, c[:, 0], self.context(batch["ctx"])], dim=-1
         )
-        return {"logit": self.mlp(x).squeeze(-1), "history_weights": w}
+        return {"logit": self.mlp(self.drop(x)).squeeze(-1), "history_weights": w}

@@ -70,12 +70,13 @@ class LRRecsys(RecModel):
         else:
             self.project = nn.Identity()
         self.n_tokens = 5 if explanations == "pos" else 6
+        self.drop = nn.Dropout(cfg.dropout)  # on the flattened tokens before the MLP
         if head == "attention":
             self.attn = SelfAttention(d)
-            self.mlp = mlp([self.n_tokens * d, *cfg.mlp_layers])
+            self.mlp = mlp([self.n_tokens * d, *cfg.mlp_layers], dropout=cfg.dropout)
         else:
             self.attn = None
-            self.mlp = mlp([self.n_tokens * d, *cfg.ncf_mlp_layers, 1])
+            self.mlp = mlp([self.n_tokens * d, *cfg.ncf_mlp_layers, 1], dropout=cfg.dropout)
 
     def tokens(self, batch: Batch) -> torch.Tensor:
         """The input tokens, (B, T, D) with T = 6 (5 for positive-only)."""
@@ -102,7 +103,7 @@ class LRRecsys(RecModel):
         if self.attn is not None:
             x, weights = self.attn(x)  # (B, T, D), (B, T, T)
             out["attention"] = weights
-        out["logit"] = self.mlp(x.flatten(1)).squeeze(-1)  # (B,)
+        out["logit"] = self.mlp(self.drop(x.flatten(1))).squeeze(-1)  # (B,)
         return out
 
 

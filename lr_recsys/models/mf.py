@@ -22,6 +22,7 @@ class MF(RecModel):
         self.bu = nn.Embedding(inputs.n_users, 1)
         self.bi = nn.Embedding(inputs.n_items, 1)
         self.mu = nn.Parameter(torch.zeros(1))
+        self.drop = nn.Dropout(cfg.dropout)  # on the factor interaction
         for emb in (self.p, self.q):
             nn.init.normal_(emb.weight, std=0.1)
         nn.init.zeros_(self.bu.weight)
@@ -29,5 +30,5 @@ class MF(RecModel):
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         u, i = batch["user"], batch["item"]  # (B,)
-        dot = (self.p(u) * self.q(i)).sum(-1)  # (B,)
+        dot = self.drop(self.p(u) * self.q(i)).sum(-1)  # (B,)
         return {"logit": self.mu + self.bu(u).squeeze(-1) + self.bi(i).squeeze(-1) + dot}

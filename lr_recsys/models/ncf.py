@@ -22,11 +22,12 @@ class NCF(RecModel):
         self.gmf_item = nn.Embedding(inputs.n_items, d)
         self.mlp_user = nn.Embedding(inputs.n_users, d)
         self.mlp_item = nn.Embedding(inputs.n_items, d)
-        self.tower = mlp([2 * d, *cfg.ncf_mlp_layers], last_act=True)
+        self.tower = mlp([2 * d, *cfg.ncf_mlp_layers], last_act=True, dropout=cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
         self.out = nn.Linear(d + cfg.ncf_mlp_layers[-1], 1)
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         u, i = batch["user"], batch["item"]
-        gmf = self.gmf_user(u) * self.gmf_item(i)  # (B, D)
+        gmf = self.drop(self.gmf_user(u) * self.gmf_item(i))  # (B, D)
         tower = self.tower(torch.cat([self.mlp_user(u), self.mlp_item(i)], dim=-1))  # (B, 8)
         return {"logit": self.out(torch.cat([gmf, tower], dim=-1)).squeeze(-1)}

@@ -40,6 +40,7 @@ class SASRec(RecModel):
         self.pos_emb = nn.Embedding(cfg.history_len, d)
         self.blocks = nn.ModuleList(_Block(d, cfg.dropout) for _ in range(cfg.num_attention_blocks))
         self.norm = nn.LayerNorm(d)
+        self.drop = nn.Dropout(cfg.dropout)  # on the input embeddings, as in SASRec
         self.user_bias = nn.Embedding(inputs.n_users, 1)
         self.item_bias = nn.Embedding(inputs.n_items, 1)
         self.mu = nn.Parameter(torch.zeros(1))
@@ -50,7 +51,7 @@ class SASRec(RecModel):
         hist = batch["hist"]  # (B, L)
         mask = hist > 0
         positions = torch.arange(hist.shape[1], device=hist.device)
-        x = (self.item_emb(hist) + self.pos_emb(positions)) * mask[..., None]  # (B, L, D)
+        x = self.drop(self.item_emb(hist) + self.pos_emb(positions)) * mask[..., None]  # (B, L, D)
         for block in self.blocks:
             x = block(x, mask)
         h = self.norm(x[:, -1])  # (B, D): the most recent position (left padding)

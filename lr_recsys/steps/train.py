@@ -61,31 +61,39 @@ def train_evaluate(
     seeds: list[int] = (0,),
     epochs: int = 100,
     encoder_dir: Path | None = None,
+    tuned_config: Path | str | None = None,
 ) -> dict[str, Any]:
     """Train every model in ``models`` for each seed on the same tensors; the first is the model
     the pipeline registers, the others are its baselines. Explanation features are read through
     the feature store ``feature_store`` (``StoreConfig`` fields + the FeatureService's
     ``model_version``, as the features step's artifact carries them).
 
+    The ``bias`` floor is always trained too (appended when missing). ``tuned_config`` (a TOML
+    written by ``lr-recsys tune``) sets each model's hyperparameters for ``task``; early stopping
+    on the validation split ends every run.
+
     Writes to ``out_dir``: the first model's best-seed weights and config, a copy of the
     AutoEncoder (``encoder_dir``) so the model artifact is self-contained, its test predictions,
     the per-model, per-seed test metrics (``results.csv``) and ``summary.json``.
     """
+    from lr_recsys.compare import with_bias
     from lr_recsys.evaluate import predict_all, primary_metric
     from lr_recsys.models import explanation_source
     from lr_recsys.train.experiment import run_model
+    from lr_recsys.tuned import configs_for, read_tuned
 
     if not models:
         raise ValueError("train: no models given")
+    tuned = read_tuned(tuned_config)  # fail before any training on a bad file
+    models = with_bias(list(models))
     prepared = Prepared.load(prepared_dir)
     data = _experiment_data(prepared, list(models), feature_store)
     metric, higher = primary_metric(task)
     rows, best = [], None
     for name in models:
-        runs = [
-            run_model(name, task, data, ModelConfig(), replace(TrainConfig(epochs=epochs, progress=False), seed=s))
-            for s in seeds
-        ]  # fmt: skip
+        base = TrainConfig(epochs=epochs, progress=False)
+        model_cfg, train_cfg = configs_for(name, task, ModelConfig(), base, tuned)
+        runs = [run_model(name, task, data, model_cfg, replace(train_cfg, seed=s)) for s in seeds]
         rows += [{"model": name, "seed": r.seed, **r.test} for r in runs]
         if best is None:  # the registered model: its best seed
             best = max(runs, key=lambda r: r.test[metric] if higher else -r.test[metric])
@@ -117,10 +125,14 @@ def train_evaluate(
 
 def evaluate(train_dir: Path, out_dir: Path) -> dict[str, Any]:
     """Gate the registered model's test predictions and build the evaluation table: mean and
-    standard deviation of every test metric per model (the model first, then its baselines).
+    standard deviation of every test metric per model (the model first, then its baselines,
+    the ``bias`` floor last) and each model's relative difference to ``bias`` in percent.
 
     Writes ``evaluation.csv`` (per-pair predictions), ``results.csv`` (the table),
     ``report.html`` and ``evaluation.json`` (gates passed, the table as records)."""
+    from lr_recsys.compare import LOWER_IS_BETTER
+    from lr_recsys.models import BIAS
+
     train_dir, out_dir = Path(train_dir), Path(out_dir)
     pred = pd.read_parquet(train_dir / PREDICTIONS)
     gate("predictions", pred[["prediction"]], suites.predictions())
@@ -130,6 +142,12 @@ def evaluate(train_dir: Path, out_dir: Path) -> dict[str, Any]:
     grouped = results.groupby("model", sort=False)[metrics]
     table = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=0).add_suffix("_std"))
     table = table.loc[order].reset_index()
+    if BIAS in order:  # each model's relative difference to the bias floor (positive = better)
+        floor = table.set_index("model").loc[BIAS]
+        for m in metrics:
+            sign = -1.0 if m in LOWER_IS_BETTER else 1.0
+            ref = floor[f"{m}_mean"]
+            table[f"{m}_vs_bias_pct"] = sign * 100.0 * (table[f"{m}_mean"] - ref) / ref
     out_dir.mkdir(parents=True, exist_ok=True)
     pred.to_csv(out_dir / EVAL_TABLE, index=False)
     table.to_csv(out_dir / RESULTS, index=False)
@@ -142,12 +160,14 @@ def evaluate(train_dir: Path, out_dir: Path) -> dict[str, Any]:
 def render_report(table: pd.DataFrame, metrics: list[str]) -> str:
     """The evaluation table as a small HTML page (the KFP UI shows ``Output[HTML]``)."""
     head = "".join(f"<th>{m}</th>" for m in metrics)
+
+    def cell(row: pd.Series, m: str) -> str:
+        vs = row.get(f"{m}_vs_bias_pct")
+        rel = "" if vs is None or pd.isna(vs) else f" ({vs:+.2f}% vs bias)"
+        return f"<td>{row[f'{m}_mean']:.4f} &plusmn; {row[f'{m}_std']:.4f}{rel}</td>"
+
     body = "".join(
-        f"<tr><td>{row['model']}</td>"
-        + "".join(
-            f"<td>{row[f'{m}_mean']:.4f} &plusmn; {row[f'{m}_std']:.4f}</td>" for m in metrics
-        )
-        + "</tr>"
+        f"<tr><td>{row['model']}</td>" + "".join(cell(row, m) for m in metrics) + "</tr>"
         for _, row in table.iterrows()
     )
     return (

@@ -8,6 +8,7 @@ DNN.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -144,6 +145,23 @@ def build_from_vectors(prepared: Prepared, source: str, vectors: pd.DataFrame) -
     return data
 
 
+def _fit_closed_form(
+    model: RecModel, splits: dict[str, TensorData], task: str, span: float
+) -> TrainResult:
+    """Fit a closed-form model (``bias``); its shrinkage grid plays the role of epochs."""
+    import time
+
+    from lr_recsys.models.bias import fit_bias_model
+
+    start = time.perf_counter()
+    grid = fit_bias_model(model, splits[schema.SPLIT_TRAIN], splits[schema.SPLIT_VAL], task)
+    val = splits[schema.SPLIT_VAL]
+    best_val = task_metrics(predict_all(model, val), val, task, span) if len(val) else {}
+    seconds = time.perf_counter() - start
+    n = len(splits[schema.SPLIT_TRAIN]) * len(grid)
+    return TrainResult(0, best_val, grid, seconds, n / max(seconds, 1e-9))
+
+
 @dataclass
 class RunResult:
     """One trained model on one task and seed."""
@@ -156,14 +174,15 @@ class RunResult:
     model: RecModel
 
 
-def run_model(
+def fit_model(
     name: str,
     task: str,
     data: ExperimentData,
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-) -> RunResult:
-    """Build, train (validation-based checkpoint selection) and test one model."""
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> tuple[RecModel, TrainResult]:
+    """Build and train one model (best validation state restored); the test split is not read."""
     source = explanation_source(name)
     if source not in data.splits:
         raise ValueError(
@@ -172,6 +191,8 @@ def run_model(
     splits = data.splits[source]
     seed_everything(train_cfg.seed)  # model initialisation is part of the seeded run
     model = build_model(name, data.inputs(source), model_cfg)
+    if getattr(model, "closed_form", False):
+        return model, _fit_closed_form(model, splits, task, data.rating_span)
     result = train(
         model,
         splits[schema.SPLIT_TRAIN],
@@ -180,13 +201,22 @@ def run_model(
         train_cfg,
         data.rating_span,
         desc=f"{name}/{task}/seed{train_cfg.seed}",
+        on_epoch=on_epoch,
     )
-    test = task_metrics(
-        predict_all(model, splits[schema.SPLIT_TEST]),
-        splits[schema.SPLIT_TEST],
-        task,
-        data.rating_span,
-    )
+    return model, result
+
+
+def run_model(
+    name: str,
+    task: str,
+    data: ExperimentData,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+) -> RunResult:
+    """Build, train (validation-based checkpoint selection) and test one model."""
+    model, result = fit_model(name, task, data, model_cfg, train_cfg)
+    test_split = data.splits[explanation_source(name)][schema.SPLIT_TEST]
+    test = task_metrics(predict_all(model, test_split), test_split, task, data.rating_span)
     log.info(
         "%s %s seed %d: best epoch %d, test %s", name, task, train_cfg.seed, result.best_epoch, test
     )

@@ -11,6 +11,7 @@ import copy
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +53,7 @@ def train(
     cfg: TrainConfig,
     rating_span: float = 4.0,
     desc: str = "train",
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``train_data``; keep the best state on ``val_data``.
 
@@ -63,6 +65,8 @@ def train(
         cfg: Optimisation settings.
         rating_span: Rating range, for metrics on the rating scale.
         desc: Progress bar label.
+        on_epoch: Called with each epoch's row (train loss, validation metrics); Ray Tune
+            reports through it so that its scheduler can stop a trial early.
 
     Returns:
         The training result; ``model`` holds the best validation state.
@@ -97,6 +101,8 @@ def train(
         )
         row = {"epoch": epoch, "train_loss": total / n, **{f"val_{k}": v for k, v in val.items()}}
         history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
         score = val.get(metric, -total if higher else total)
         improved = best_score is None or (score > best_score if higher else score < best_score)
         if improved:

@@ -45,7 +45,7 @@ def test_compare_on_generic_files_with_explanations(generic_files, tmp_path, cap
     )  # fmt: skip
     assert code == 0
     results = json.loads(out.read_text())
-    assert set(results) == {"mf", "lr-recsys", "lr-recsys-noexp"}
+    assert set(results) == {"mf", "lr-recsys", "lr-recsys-noexp", "bias"}  # the floor is added
     for tasks in results.values():
         assert set(tasks) == set(schema.TASKS)
         for metric in ("rmse", "mae", "rmse_rating", "mae_rating"):
@@ -56,6 +56,37 @@ def test_compare_on_generic_files_with_explanations(generic_files, tmp_path, cap
     printed = capsys.readouterr().out
     assert "| lr-recsys " in printed and "vs mf" in printed
     assert out.with_suffix(".md").read_text() in printed
+    bias_row = next(r for r in printed.splitlines() if r.startswith("| bias "))
+    assert "(floor)" in bias_row
+    mf_row = next(r for r in printed.splitlines() if r.startswith("| mf "))
+    assert mf_row.count("%") == 2  # vs the best baseline is itself: only the bias column
+    # early stopping is on by default and recorded; the effective hyperparameters are recorded
+    assert meta["patience"] == 10
+    assert meta["configs"]["mf"]["regression"]["train"]["lr"] == 0.01
+
+
+def test_learning_curve_table_json_and_png(generic_files, tmp_path):
+    inter, items, users, _ = generic_files
+    out = tmp_path / "lc" / "results.json"
+    code = main(
+        ["compare", "--dataset", "generic", "--interactions", str(inter), "--items", str(items),
+         "--models", "mf", "--seeds", "2", "--epochs", "2", "--train-fractions", "0.5,1",
+         "--out", str(out), "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    curve = json.loads(out.with_suffix(".learning_curve.json").read_text())
+    assert set(curve) == {"0.5", "1.0"}
+    n_half = curve["0.5"]["meta"]["examples"]["train"]
+    n_full = curve["1.0"]["meta"]["examples"]["train"]
+    assert 0.3 * n_full < n_half < 0.7 * n_full
+    assert curve["0.5"]["meta"]["examples"]["test"] == curve["1.0"]["meta"]["examples"]["test"]
+    md = out.with_suffix(".md").read_text()
+    assert "Learning efficiency" in md and "| mf |" in md and "| bias |" in md
+    png = out.with_suffix(".learning_curve.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image
+
+    assert matplotlib.image.imread(png).shape[0] > 100  # decodes as an image
 
 
 def test_compare_fails_clearly_without_explanations(generic_files, tmp_path, caplog):

@@ -1,0 +1,148 @@
+"""Tuned hyperparameters per model and task: the TOML file ``lr-recsys tune`` writes and
+``compare``, the pipeline (``--param tuned_config=...``) and ``tune``'s own report read.
+
+Layout (one table per model and task; only the fields listed in ``MODEL_FIELDS`` /
+``TRAIN_FIELDS`` may be overridden, anything else is an error naming the key)::
+
+    [meta]
+    dataset = "ml-100k"
+
+    [mf.regression]
+    val_rmse = 0.2431      # the selection metric, on the validation split
+    best_epoch = 7
+    trials = 16
+
+    [mf.regression.model]
+    embed_dim = 16
+    dropout = 0.1
+
+    [mf.regression.train]
+    lr = 0.003
+    weight_decay = 1e-05
+    batch_size = 512
+
+The ``epochs`` a tuned run trains for is not tuned: early stopping on the validation split
+(``TrainConfig.patience``) ends it.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from lr_recsys import schema
+from lr_recsys.config import ModelConfig, TrainConfig
+
+MODEL_FIELDS = ("embed_dim", "dropout", "bias_reg")
+TRAIN_FIELDS = ("lr", "weight_decay", "batch_size", "patience")
+
+Tuned = dict[str, dict[str, dict[str, Any]]]  # model -> task -> {"model": {...}, "train": {...}}
+
+
+class TunedConfigError(ValueError):
+    """A tuned-config file that cannot be used (missing, malformed, unknown keys)."""
+
+
+def read_tuned(path: Path | str | None) -> Tuned:
+    """Read and check a tuned-config file; ``None`` or ``""`` gives an empty overlay."""
+    if path is None or str(path) == "":
+        return {}
+    path = Path(path)
+    if not path.exists():
+        raise TunedConfigError(
+            f"tuned config {path} does not exist (write one with lr-recsys tune)"
+        )
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise TunedConfigError(f"tuned config {path} is not valid TOML: {exc}") from exc
+    from lr_recsys.models import model_names
+
+    out: Tuned = {}
+    for name, tasks in doc.items():
+        if name == "meta":
+            continue
+        if name not in model_names():
+            raise TunedConfigError(
+                f"tuned config {path}: unknown model {name!r}; available: {model_names()}"
+            )
+        if not isinstance(tasks, dict):
+            raise TunedConfigError(f"tuned config {path}: [{name}] must be a table of tasks")
+        for task, entry in tasks.items():
+            if task not in schema.TASKS:
+                raise TunedConfigError(
+                    f"tuned config {path}: [{name}.{task}]: unknown task; expected one of "
+                    f"{list(schema.TASKS)}"
+                )
+            for section, allowed in (("model", MODEL_FIELDS), ("train", TRAIN_FIELDS)):
+                bad = sorted(set(entry.get(section, {})) - set(allowed))
+                if bad:
+                    raise TunedConfigError(
+                        f"tuned config {path}: [{name}.{task}.{section}]: unknown field(s) {bad}; "
+                        f"tunable: {list(allowed)}"
+                    )
+            out.setdefault(name, {})[task] = entry
+    return out
+
+
+def configs_for(
+    name: str, task: str, model_cfg: ModelConfig, train_cfg: TrainConfig, tuned: Tuned
+) -> tuple[ModelConfig, TrainConfig]:
+    """The base configs with the tuned overrides of ``name``/``task`` applied (if any)."""
+    entry = tuned.get(name, {}).get(task)
+    if not entry:
+        return model_cfg, train_cfg
+    return replace(model_cfg, **entry.get("model", {})), replace(
+        train_cfg, **entry.get("train", {})
+    )
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError(f"cannot write a non-finite number ({v}) to TOML")
+        return repr(v)
+    if isinstance(v, str):
+        escaped = v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    raise TypeError(f"cannot write {type(v).__name__} {v!r} to TOML")
+
+
+def _table(header: str, values: dict[str, Any]) -> list[str]:
+    lines = [f"[{header}]"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if not isinstance(v, dict)]
+    return lines + [""]
+
+
+def write_tuned(path: Path | str, tuned: Tuned, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``tuned`` to ``path``, merged over the entries already there (other models and
+    tasks are kept; the ones in ``tuned`` replace theirs)."""
+    path = Path(path)
+    merged = read_tuned(path) if path.exists() else {}
+    old_meta = tomllib.loads(path.read_text()).get("meta", {}) if path.exists() else {}
+    for name, tasks in tuned.items():
+        merged.setdefault(name, {}).update(tasks)
+    lines = [
+        "# Tuned hyperparameters per model and task, written by `lr-recsys tune`.",
+        "# Selected on the validation split only; read by `lr-recsys compare --tuned-config` and",
+        "# the pipeline (`--param tuned_config=...`).",
+        "",
+    ]
+    lines += _table("meta", {**old_meta, **(meta or {})})
+    for name in sorted(merged):
+        for task in sorted(merged[name]):
+            entry = merged[name][task]
+            lines += _table(f"{name}.{task}", entry)
+            for section in ("model", "train"):
+                if entry.get(section):
+                    lines += _table(f"{name}.{task}.{section}", entry[section])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    return path
