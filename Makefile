@@ -10,7 +10,7 @@ RUN_SEEDS ?= 2
 RUN_MODELS ?= mf,ncf,sasrec,din,lr-recsys-noexp
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF
 
-.PHONY: setup run serve compare test lint services bench clean
+.PHONY: setup run serve compare tune study test lint services bench clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,16 @@ compare: setup
 	$(BIN)/lr-recsys compare --dataset ml-100k --models $(RUN_MODELS) \
 		--tasks regression,classification --seeds $(RUN_SEEDS) --epochs $(RUN_EPOCHS) \
 		--out runs/compare/results.json
+
+# hyperparameter search per model and task on Ray Tune (resumable: rerun to continue)
+tune: setup
+	$(BIN)/lr-recsys tune --dataset ml-100k --models $(RUN_MODELS) \
+		--tasks regression,classification --trials 16 --max-epochs 30 --time-budget-min 8 \
+		--out configs/tuned/ml-100k.toml --storage runs/tune
+
+# the tuned comparison (5 seeds, paired tests, bias floor) and the learning curve (+ PNG)
+study: setup
+	$(BIN)/lr-recsys compare --config benchmarks/study_ml100k.toml
 
 lint: setup
 	$(BIN)/ruff check .
