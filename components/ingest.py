@@ -16,22 +16,25 @@ def ingest_op(
     bigquery_table: str,
     items_path: str,
     users_path: str,
+    interactions_path: str,
+    rating_min: float,
+    rating_max: float,
+    high_rating: float,
+    on_duplicate: str,
+    config_path: str,
     prepared: Output[Dataset],
     metrics: Output[Metrics],
 ):
     from pathlib import Path
 
-    from lr_recsys.config import BigQuerySource, DataConfig
-    from lr_recsys.steps import ingest
+    from lr_recsys.steps import ingest, ingest_config
 
-    cfg = DataConfig(
-        dataset="bigquery" if bigquery_table else dataset,
-        data_dir=Path(data_dir),
-        max_users=max_users or None,
-        max_per_user=max_per_user or None,
-        items=Path(items_path) if items_path else None,
-        users=Path(users_path) if users_path else None,
-        bigquery=BigQuerySource.from_ref(bigquery_table) if bigquery_table else None,
-    )
+    cfg = ingest_config(
+        config_path, dataset=dataset, data_dir=data_dir, max_users=max_users,
+        max_per_user=max_per_user, bigquery_table=bigquery_table,
+        interactions_path=interactions_path, items_path=items_path, users_path=users_path,
+        rating_min=rating_min, rating_max=rating_max, high_rating=high_rating,
+        on_duplicate=on_duplicate,
+    )  # fmt: skip
     for key, value in ingest(cfg, Path(prepared.path)).items():
         metrics.log_metric(key, value)

@@ -27,6 +27,15 @@ def _ints(value: str) -> list[int]:
         ) from exc
 
 
+def _floats(value: str) -> list[float]:
+    try:
+        return [float(v) for v in _csv(value)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {value!r}"
+        ) from exc
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", help="ml-100k (default) or generic")
@@ -43,6 +52,14 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--train-fraction", type=float, help="fraction of the training split (0.12, 0.25, 0.5, 1)"
     )
+    g.add_argument("--rating-min", type=float, help="lowest valid rating (default 1)")
+    g.add_argument("--rating-max", type=float, help="highest valid rating (default 5)")
+    g.add_argument("--high-rating", type=float, help="classification label = rating >= this (4)")
+    g.add_argument(
+        "--on-duplicate",
+        choices=["error", "keep_last", "mean"],
+        help="rows sharing (user_id, item_id, timestamp): error (default), keep_last or mean",
+    )
 
 
 def _data_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -57,6 +74,10 @@ def _data_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_per_user",
         "max_users",
         "train_fraction",
+        "rating_min",
+        "rating_max",
+        "high_rating",
+        "on_duplicate",
     ]
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
@@ -76,6 +97,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         cli["explanations"] = args.explanations
     if args.out:
         cli["out"] = args.out
+    if args.tuned_config:
+        cli["tuned_config"] = args.tuned_config
+    if args.train_fractions:
+        cli["train_fractions"] = args.train_fractions
+    if args.workers:
+        cli["workers"] = args.workers
     train: dict[str, Any] = {}
     if args.epochs is not None:
         train["epochs"] = args.epochs
@@ -104,11 +131,44 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from lr_recsys.compare import experiment_data
+    from lr_recsys.config import load_compare_config
+    from lr_recsys.tune import TuneSettings, report, run_tune
+    from lr_recsys.tuned import read_tuned, write_tuned
+
+    cli: dict[str, Any] = {"data": _data_overrides(args), "models": _csv(args.models),
+                           "tasks": _csv(args.tasks)}  # fmt: skip
+    if args.explanations:
+        cli["explanations"] = args.explanations
+    if args.ae_epochs is not None:
+        cli["ae"] = {"epochs": args.ae_epochs, "progress": False}
+    cfg = load_compare_config(args.config, cli)
+    data = experiment_data(cfg)
+    budget = args.time_budget_min * 60 if args.time_budget_min else None
+    for name in cfg.models:
+        for task in cfg.tasks:
+            settings = TuneSettings(
+                name, task, args.trials, args.max_epochs, args.grace_epochs,
+                concurrency=args.concurrency, time_budget_s=budget, seed=args.seed,
+                storage=args.storage, fresh=args.fresh,
+            )  # fmt: skip
+            log.info(
+                "tune %s/%s: %d trials, up to %d epochs", name, task, args.trials, args.max_epochs
+            )
+            entry = run_tune(settings, data, cfg.model, cfg.train, data.prepared.name)
+            write_tuned(args.out, {name: {task: entry}}, {"dataset": data.prepared.name})
+            print(f"tuned {name}/{task}: {entry}")
+    print(report(read_tuned(args.out)))
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
-    from lr_recsys.config import DataConfig
+    from lr_recsys.config import load_data_config
     from lr_recsys.data import load_prepared
 
-    cfg = DataConfig(**_data_overrides(args))
+    cfg = load_data_config(args.config, _data_overrides(args))
     prepared = load_prepared(cfg)
     ex = prepared.examples
     summary = {
@@ -128,12 +188,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from lr_recsys.config import deep_merge, env_overrides, read_config_file
+    from lr_recsys.config import load_settings
     from lr_recsys.explain.config import ExplainConfig
     from lr_recsys.explain.run import explain_dataset
 
-    merged: dict[str, Any] = read_config_file(args.config) if args.config else {}
-    merged = deep_merge(merged, env_overrides())
     cli: dict[str, Any] = {"data": _data_overrides(args), "llm": {}}
     for key in (
         "max_pairs",
@@ -152,7 +210,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             cli["llm"][key] = getattr(args, key)
     if args.no_progress:
         cli["progress"] = False
-    cfg = ExplainConfig(**deep_merge(merged, cli))
+    cfg = ExplainConfig(**load_settings(args.config, cli))  # file < environment < flags
     table, stats = explain_dataset(cfg)
     summary = stats.summary()
     print(json.dumps({**summary, "by_stage": stats.by_stage, "out": str(cfg.out)}, indent=2))
@@ -188,7 +246,7 @@ def _pipeline_params(pairs: list[str]) -> dict[str, Any]:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from pipelines.runner import compile_pipeline, run_local, submit
+    from pipelines.runner import PipelineFailed, compile_pipeline, run_local, submit
 
     params = _pipeline_params(args.param)
     if args.action == "compile":
@@ -197,7 +255,11 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     if args.action == "run":
         if not args.local:
             raise ValueError("pipeline run needs --local (use `pipeline submit` for a cluster)")
-        run_dir = run_local(params, args.pipeline_root)
+        try:
+            run_dir = run_local(params, args.pipeline_root)
+        except PipelineFailed as exc:  # the task's output is above; its error is the last line
+            print(f"\n{exc}", flush=True)
+            return 1
         print(f"\npipeline artifacts under {run_dir}")
         for task_dir in sorted(p for p in run_dir.iterdir() if p.is_dir()):
             print(f"  {task_dir.name}/")
@@ -289,10 +351,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--explanations", type=Path, help="explanation table (pair_key, positive, negative)"
     )
     p.add_argument("--out", type=Path, help="results JSON (markdown table written beside it)")
+    p.add_argument("--tuned-config", type=Path, help="TOML written by `lr-recsys tune`")
+    p.add_argument(
+        "--train-fractions", type=_floats, help="learning curve, e.g. 0.12,0.25,0.5,1 (+ PNG plot)"
+    )
+    p.add_argument("--workers", type=int, help="parallel training runs (Ray, one CPU each)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_compare)
 
+    p = sub.add_parser("tune", help="hyperparameter search per model and task (Ray Tune, ASHA)")
+    p.add_argument("--config", type=Path, help="TOML/JSON config (overridden by env, then flags)")
+    _add_data_args(p)
+    p.add_argument("--models", required=True, help="comma-separated model names to tune")
+    p.add_argument("--tasks", default="regression,classification", help="tasks to tune")
+    p.add_argument("--trials", type=int, default=16, help="sampled configurations per model/task")
+    p.add_argument(
+        "--max-epochs", type=int, default=30, help="epochs of a trial that is not stopped"
+    )
+    p.add_argument("--grace-epochs", type=int, default=2, help="ASHA: epochs before a stop")
+    p.add_argument("--concurrency", type=int, help="parallel trials (default: all CPUs)")
+    p.add_argument("--time-budget-min", type=float, help="per model/task wall-clock budget")
+    p.add_argument("--seed", type=int, default=0, help="search and training seed")
+    p.add_argument("--storage", type=Path, default=Path("runs/tune"), help="Ray Tune experiments")
+    p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    p.add_argument("--ae-epochs", type=int, help="AutoEncoder epochs (explanation models)")
+    p.add_argument(
+        "--explanations", type=Path, help="explanation table, for models that read explanations"
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("configs/tuned/tuned.toml"), help="tuned config (merged)"
+    )
+    p.set_defaults(func=cmd_tune)
+
     p = sub.add_parser("data", help="load, validate and prepare a dataset; print a summary")
+    p.add_argument(
+        "--config", type=Path, help="TOML/JSON config; its [data] table (overridden by env, flags)"
+    )
     _add_data_args(p)
     p.add_argument("--out", type=Path, help="write the prepared examples as parquet")
     p.set_defaults(func=cmd_data)

@@ -45,8 +45,17 @@ def _run_unit(data, name: str, task: str, model_cfg, train_cfg) -> dict[str, Any
 
 def _run_units(data, units: list[tuple], workers: int) -> list[dict[str, Any]]:
     """Run ``units`` in process (``workers == 1``) or as Ray tasks of one CPU each."""
+
+    def done(k: int, run: dict[str, Any]) -> None:
+        log.info("compare: %d/%d done (%s %s seed %d: %s, %.0f s)", k, len(units), run["model"],
+                 run["task"], run["seed"], run["test"], run["seconds"])  # fmt: skip
+
     if workers <= 1:
-        return [_run_unit(data, *u) for u in units]
+        runs = []
+        for u in units:
+            runs.append(_run_unit(data, *u))
+            done(len(runs), runs[-1])
+        return runs
     import ray
 
     from lr_recsys.raycluster import ensure_ray
@@ -56,7 +65,13 @@ def _run_units(data, units: list[tuple], workers: int) -> list[dict[str, Any]]:
         remote = ray.remote(num_cpus=1)(_run_unit)
         ref = ray.put(data)
         pending = [remote.remote(ref, *u) for u in units]
-        return ray.get(pending)
+        order = {p: k for k, p in enumerate(pending)}
+        finished: dict[int, dict[str, Any]] = {}
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            finished[order[ready[0]]] = ray.get(ready[0])
+            done(len(finished), finished[order[ready[0]]])
+        return [finished[k] for k in range(len(units))]
     finally:
         if started:
             ray.shutdown()

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from lr_recsys import schema
 
 ENV_PREFIX = "LR_RECSYS__"
+OnDuplicate = Literal["error", "keep_last", "mean"]  # rows sharing (user_id, item_id, timestamp)
 
 
 @dataclass
@@ -34,7 +35,9 @@ class ModelConfig:
     ncf_mlp_layers: tuple[int, ...] = (32, 16, 8)  # Robustness Check 1 / He et al. 2017 tower
     explanation_dim: int = 8  # AE bottleneck; 384 for the MiniLM raw-embedding ablation
     num_attention_blocks: int = 1  # SASRec-style baseline depth
-    dropout: float = 0.0
+    dropout: float = 0.0  # on embeddings/tokens and between MLP layers, in every neural model
+    bias_reg: float | None = None  # `bias` model L2 shrinkage; None = chosen on validation
+    bias_iterations: int = 10  # `bias` model alternating ridge passes (1 = Koren's formula)
 
 
 @dataclass
@@ -44,8 +47,8 @@ class TrainConfig:
     lr: float = 0.01  # Adam learning rate
     batch_size: int = 128
     epochs: int = 100
-    weight_decay: float = 0.0
-    patience: int | None = None  # stop after this many epochs without a better validation score
+    weight_decay: float = 0.0  # L2 on every parameter (Adam's coupled weight decay)
+    patience: int | None = 10  # stop after this many epochs without a better validation score
     seed: int = 0
     num_threads: int = 1  # small networks train fastest single-threaded (see benchmarks/)
     progress: bool = True
@@ -146,6 +149,7 @@ class DataConfig(BaseModel):
     rating_min: float = 1.0
     rating_max: float = 5.0
     high_rating: float = 4.0  # classification label = rating >= 4
+    on_duplicate: OnDuplicate = "error"  # or keep_last (last in file order) / mean (mean rating)
     history_len: int = 5
     test_frac: float = 0.2  # user-temporal split: latest 20% per user
     val_frac: float = 0.1  # latest 10% of each user's training part
@@ -212,6 +216,28 @@ class CompareConfig(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     ae: AEConfig = Field(default_factory=AEConfig)
     out: Path = Path("results.json")
+    tuned_config: Path | None = None  # per model and task overrides written by `lr-recsys tune`
+    train_fractions: list[float] | None = None  # learning curve, e.g. [0.12, 0.25, 0.5, 1.0]
+    workers: int = (
+        1  # parallel training runs (Ray tasks, one CPU each; $RAY_ADDRESS joins a cluster)
+    )
+
+    @field_validator("train_fractions")
+    @classmethod
+    def _fractions(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
+        bad = [f for f in v if not 0.0 < f <= 1.0]
+        if bad or not v:
+            raise ValueError(f"train fractions must lie in (0, 1], got {v}")
+        return sorted(set(v))
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"workers must be at least 1, got {v}")
+        return v
 
     @field_validator("tasks")
     @classmethod
@@ -276,6 +302,31 @@ def _to_dataclass(cls: type, values: dict[str, Any] | Any) -> Any:
     return cls(**kwargs)
 
 
+def load_settings(
+    path: Path | None = None,
+    cli: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Nested settings from file < environment (``os.environ`` when ``environ`` is None) <
+    command line, not yet validated."""
+    merged = read_config_file(Path(path)) if path is not None else {}
+    merged = deep_merge(merged, env_overrides(environ))
+    return deep_merge(merged, cli or {})
+
+
+def load_data_config(
+    path: Path | None = None,
+    cli: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> DataConfig:
+    """The ``[data]`` settings of a config file < ``LR_RECSYS__DATA__*`` variables < ``cli``
+    (the data fields alone): what ``lr-recsys data`` and the pipeline's ingest step use."""
+    data = load_settings(path, None, environ).get("data", {})
+    if not isinstance(data, dict):
+        raise ValueError(f"config: 'data' must be a table of data settings, got {data!r}")
+    return DataConfig(**deep_merge(data, cli or {}))
+
+
 def load_compare_config(
     path: Path | None = None,
     cli: dict[str, Any] | None = None,
@@ -298,9 +349,12 @@ __all__ = [
     "CompareConfig",
     "DataConfig",
     "ModelConfig",
+    "OnDuplicate",
     "TrainConfig",
     "deep_merge",
     "env_overrides",
     "load_compare_config",
+    "load_data_config",
+    "load_settings",
     "read_config_file",
 ]

@@ -29,6 +29,12 @@ def lr_recsys_pipeline(
     bigquery_table: str = "",  # project.dataset.table: interactions from BigQuery ([bigquery] extra)
     items_path: str = "",  # item (and user) files for the 'generic' and BigQuery sources
     users_path: str = "",
+    interactions_path: str = "",  # your interactions file (local, gs:// or /gcs/): 'generic'
+    rating_min: float = 1.0,  # the rating scale of the interactions
+    rating_max: float = 5.0,
+    high_rating: float = 4.0,  # classification label = rating >= high_rating
+    on_duplicate: str = "error",  # same (user, item, timestamp) twice: error, keep_last or mean
+    config_path: str = "",  # TOML/JSON whose [data] table gives defaults (as the CLI's --config)
     backend: str = "llamacpp",
     llm_model: str = "",
     max_tokens: int = 32,
@@ -40,6 +46,7 @@ def lr_recsys_pipeline(
     task: str = "regression",
     seeds: str = "0,1",
     epochs: int = 100,
+    tuned_config: str = "",  # TOML from `lr-recsys tune` (per model and task hyperparameters)
     ae_epochs: int = 100,
     tracking_uri: str = "sqlite:///runs/mlflow.db",
     margin: float = 0.0,
@@ -50,6 +57,8 @@ def lr_recsys_pipeline(
     ingest = ingest_op(
         dataset=dataset, data_dir=data_dir, max_users=max_users, max_per_user=max_per_user,
         bigquery_table=bigquery_table, items_path=items_path, users_path=users_path,
+        interactions_path=interactions_path, rating_min=rating_min, rating_max=rating_max,
+        high_rating=high_rating, on_duplicate=on_duplicate, config_path=config_path,
     )  # fmt: skip
     explain = explain_op(
         prepared=ingest.outputs["prepared"], cache_path=cache_path, backend=backend,
@@ -68,6 +77,7 @@ def lr_recsys_pipeline(
     train = train_op(
         prepared=ingest.outputs["prepared"], feature_store=features.outputs["feature_store"],
         encoder=encode.outputs["encoder"], models=models, task=task, seeds=seeds, epochs=epochs,
+        tuned_config=tuned_config,
     )  # fmt: skip
     evaluation = evaluate_op(model=train.outputs["model"])
     promote_op(

@@ -17,13 +17,21 @@ def load_tables(cfg: DataConfig) -> RawTables:
     if cfg.dataset == "generic":
         if cfg.interactions is None or cfg.items is None:
             raise DataError("dataset 'generic' needs data.interactions and data.items file paths")
-        return load_generic(cfg.interactions, cfg.items, cfg.users, cfg.rating_min, cfg.rating_max)
+        return load_generic(
+            cfg.interactions, cfg.items, cfg.users, cfg.rating_min, cfg.rating_max,
+            on_duplicate=cfg.on_duplicate,
+        )  # fmt: skip
     if cfg.dataset == "bigquery":
         if cfg.bigquery is None or cfg.items is None:
-            raise DataError("dataset 'bigquery' needs data.bigquery (project, dataset, table) and a data.items file")
+            raise DataError(
+                "dataset 'bigquery' needs data.bigquery (project, dataset, table) and a data.items file"
+            )
         from lr_recsys.data.bigquery import load_interactions
 
-        inter = load_interactions(cfg.bigquery, rating_min=cfg.rating_min, rating_max=cfg.rating_max)
+        inter = load_interactions(
+            cfg.bigquery, rating_min=cfg.rating_min, rating_max=cfg.rating_max,
+            on_duplicate=cfg.on_duplicate,
+        )  # fmt: skip
         return load_generic(inter, cfg.items, cfg.users, cfg.rating_min, cfg.rating_max, "bigquery")
     raise DataError(f"unknown dataset {cfg.dataset!r}; expected 'ml-100k', 'generic' or 'bigquery'")
 

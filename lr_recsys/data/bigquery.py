@@ -12,13 +12,15 @@ import logging
 from typing import Any
 
 import pandas as pd
+
 from lr_recsys import schema
-from lr_recsys.config import BigQuerySource
+from lr_recsys.config import BigQuerySource, OnDuplicate
 from lr_recsys.data.tables import validate_interactions
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BigQuerySource", "build_query", "load_interactions"]
+
 
 def build_query(src: BigQuerySource) -> tuple[str, list[Any]]:
     """SQL and query parameters selecting the canonical interaction columns."""
@@ -43,7 +45,11 @@ def build_query(src: BigQuerySource) -> tuple[str, list[Any]]:
 
 
 def load_interactions(
-    src: BigQuerySource, client: Any = None, rating_min: float = 1.0, rating_max: float = 5.0
+    src: BigQuerySource,
+    client: Any = None,
+    rating_min: float = 1.0,
+    rating_max: float = 5.0,
+    on_duplicate: OnDuplicate = "error",
 ) -> pd.DataFrame:
     """Run the query and return validated canonical interactions.
 
@@ -52,10 +58,17 @@ def load_interactions(
         client: A ``google.cloud.bigquery.Client``; created for ``src.project`` when omitted.
         rating_min: Lowest valid rating.
         rating_max: Highest valid rating.
+        on_duplicate: Rows sharing a (user_id, item_id, timestamp) key: ``error``,
+            ``keep_last`` (the last such row the query returns; BigQuery orders ties in no
+            fixed order) or ``mean`` (one row with their mean rating).
     """
     from google.cloud import bigquery
 
-    client = client if client is not None else bigquery.Client(project=src.project, location=src.location)
+    client = (
+        client
+        if client is not None
+        else bigquery.Client(project=src.project, location=src.location)
+    )
     sql, params = build_query(src)
     job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
     frame = job.result().to_dataframe()
@@ -65,4 +78,7 @@ def load_interactions(
         raise DataError(f"bigquery table {src.table_ref}: the query returned no rows")
     # TIMESTAMP columns arrive as datetimes: validate_interactions turns them into unix seconds
     log.info("bigquery %s: %d interactions", src.table_ref, len(frame))
-    return validate_interactions(frame, f"bigquery:{src.table_ref}", rating_min, rating_max).reset_index(drop=True)
+    where = f"bigquery:{src.table_ref}"
+    return validate_interactions(frame, where, rating_min, rating_max, on_duplicate).reset_index(
+        drop=True
+    )

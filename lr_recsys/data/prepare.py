@@ -20,7 +20,7 @@ import pandas as pd
 from lr_recsys import schema
 from lr_recsys.config import DataConfig
 from lr_recsys.data.errors import DataError
-from lr_recsys.data.tables import RawTables
+from lr_recsys.data.tables import RawTables, readable_categories
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +61,33 @@ class Prepared:
         meta = json.loads((directory / "prepared.json").read_text())
         examples = pd.read_parquet(directory / "examples.parquet")
         examples[schema.HISTORY] = examples[schema.HISTORY].map(list)
-        users = pd.read_parquet(directory / "users.parquet") if (directory / "users.parquet").exists() else None
+        users = (
+            pd.read_parquet(directory / "users.parquet")
+            if (directory / "users.parquet").exists()
+            else None
+        )
         items = pd.read_parquet(directory / "items.parquet")
         return cls(examples, items, users, meta["name"], DataConfig(**meta["config"]))
 
 
 def item_text(items: pd.DataFrame) -> pd.Series:
-    """Item text = title + categories (+ description): what the LLM and encoders read."""
-    cats = items[schema.CATEGORIES].fillna("").str.replace("|", ", ", regex=False)
-    text = items[schema.TITLE] + np.where(cats != "", " | " + cats, "")
-    desc = items[schema.DESCRIPTION].fillna("")
-    return pd.Series(text + np.where(desc != "", " | " + desc, ""), index=items.index)
+    """Item text = title | categories | description: what the LLM and encoders read. Empty parts
+    and a part equal to the title (an untitled item is named by its description or categories,
+    see ``validate_items``) are left out."""
+    cats = readable_categories(items[schema.CATEGORIES])
+    desc = items[schema.DESCRIPTION].fillna("").astype(str)
+    texts = [
+        " | ".join(dict.fromkeys(p for p in parts if p))
+        for parts in zip(items[schema.TITLE].astype(str), cats, desc, strict=True)
+    ]
+    return pd.Series(texts, index=items.index, dtype=object)
 
 
 def _order(inter: pd.DataFrame) -> pd.DataFrame:
     # stable: ties in timestamp keep file order, so the result is deterministic
-    return inter.sort_values([schema.USER_ID, schema.TIMESTAMP], kind="mergesort").reset_index(drop=True)
+    return inter.sort_values([schema.USER_ID, schema.TIMESTAMP], kind="mergesort").reset_index(
+        drop=True
+    )
 
 
 def _histories(inter: pd.DataFrame, length: int) -> list[list[str]]:
@@ -90,7 +101,9 @@ def _assign_splits(inter: pd.DataFrame, test_frac: float, val_frac: float) -> np
     n = inter.groupby(schema.USER_ID, sort=False)[schema.ITEM_ID].transform("size").to_numpy()
     n_test = np.maximum(1, np.rint(n * test_frac)).astype(int)
     n_train_part = n - n_test
-    n_val = np.where(n_train_part >= 2, np.maximum(1, np.rint(n_train_part * val_frac)), 0).astype(int)
+    n_val = np.where(n_train_part >= 2, np.maximum(1, np.rint(n_train_part * val_frac)), 0).astype(
+        int
+    )
     split = np.full(len(inter), schema.SPLIT_TRAIN, dtype=object)
     split[pos >= n_train_part - n_val] = schema.SPLIT_VAL
     split[pos >= n_train_part] = schema.SPLIT_TEST
@@ -112,7 +125,9 @@ def prepare(tables: RawTables, cfg: DataConfig, seed: int = 0) -> Prepared:
     if cfg.max_users is not None:
         users = inter[schema.USER_ID].unique()
         if cfg.max_users < len(users):
-            keep = np.random.default_rng(cfg.sample_seed).choice(users, size=cfg.max_users, replace=False)
+            keep = np.random.default_rng(cfg.sample_seed).choice(
+                users, size=cfg.max_users, replace=False
+            )
             inter = inter[inter[schema.USER_ID].isin(set(keep))].reset_index(drop=True)
             log.info("kept a seeded sample of %d of %d users", cfg.max_users, len(users))
     inter[schema.HISTORY] = _histories(inter, cfg.history_len)  # from the full past, before any cap
@@ -138,7 +153,9 @@ def prepare(tables: RawTables, cfg: DataConfig, seed: int = 0) -> Prepared:
             )
             inter = inter[~old].reset_index(drop=True)
     if inter.empty:
-        raise DataError(f"{tables.name}: no interactions left after preparation (min_user_interactions={cfg.min_user_interactions})")
+        raise DataError(
+            f"{tables.name}: no interactions left after preparation (min_user_interactions={cfg.min_user_interactions})"
+        )
 
     inter[schema.SPLIT] = _assign_splits(inter, cfg.test_frac, cfg.val_frac)
     span = cfg.rating_max - cfg.rating_min
@@ -146,7 +163,9 @@ def prepare(tables: RawTables, cfg: DataConfig, seed: int = 0) -> Prepared:
     inter[schema.LABEL] = (inter[schema.RATING] >= cfg.high_rating).astype("float32")
     inter[schema.PAIR_KEY] = [
         schema.pair_key(u, h, i)
-        for u, h, i in zip(inter[schema.USER_ID], inter[schema.HISTORY], inter[schema.ITEM_ID], strict=True)
+        for u, h, i in zip(
+            inter[schema.USER_ID], inter[schema.HISTORY], inter[schema.ITEM_ID], strict=True
+        )
     ]
     if cfg.train_fraction < 1.0:
         inter = subsample_train(inter, cfg.train_fraction, seed)
@@ -163,5 +182,10 @@ def subsample_train(examples: pd.DataFrame, fraction: float, seed: int) -> pd.Da
     is_train = (examples[schema.SPLIT] == schema.SPLIT_TRAIN).to_numpy()
     rng = np.random.default_rng(seed)
     keep = ~is_train | (rng.random(len(examples)) < fraction)
-    log.info("training fraction %.2f: kept %d of %d training rows", fraction, int((keep & is_train).sum()), int(is_train.sum()))
+    log.info(
+        "training fraction %.2f: kept %d of %d training rows",
+        fraction,
+        int((keep & is_train).sum()),
+        int(is_train.sum()),
+    )
     return examples[keep].reset_index(drop=True)

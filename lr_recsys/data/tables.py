@@ -10,16 +10,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 
 from lr_recsys import schema
+from lr_recsys.config import OnDuplicate
 from lr_recsys.data.errors import DataError, describe_rows
 
 log = logging.getLogger(__name__)
 
 FILE_ROWS = "file_rows"  # DataFrame.attrs flag: the index holds file row numbers
+KEY = (schema.USER_ID, schema.ITEM_ID, schema.TIMESTAMP)  # one interaction
+ON_DUPLICATE = get_args(OnDuplicate)
 
 
 @dataclass
@@ -46,10 +50,17 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
         elif suffix in (".csv", ".tsv", ".txt"):
             sep = "\t" if suffix == ".tsv" else ","
             df = pd.read_csv(
-                path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False
+                path,
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                skip_blank_lines=False,
             )
         else:
-            raise DataError(f"{what} file {path}: unsupported extension {suffix!r}; use .csv, .tsv or .parquet")
+            raise DataError(
+                f"{what} file {path}: unsupported extension {suffix!r}; use .csv, .tsv or .parquet"
+            )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
         if isinstance(exc, DataError):
             raise
@@ -65,7 +76,9 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
     return df
 
 
-def _require_columns(df: pd.DataFrame, required: tuple[str, ...], path: Path | str, what: str) -> None:
+def _require_columns(
+    df: pd.DataFrame, required: tuple[str, ...], path: Path | str, what: str
+) -> None:
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError(
@@ -91,7 +104,9 @@ def _ids(df: pd.DataFrame, col: str, path: Path | str, what: str) -> pd.Series:
     return s.astype(str).str.strip()
 
 
-def parse_timestamps(s: pd.Series, path: Path | str, frame: pd.DataFrame | None = None) -> pd.Series:
+def parse_timestamps(
+    s: pd.Series, path: Path | str, frame: pd.DataFrame | None = None
+) -> pd.Series:
     """Unix seconds (numbers), ISO-8601 strings or a datetime column -> int64 unix seconds.
 
     ``frame`` is the table ``s`` came from, so that errors name its file rows.
@@ -100,7 +115,9 @@ def parse_timestamps(s: pd.Series, path: Path | str, frame: pd.DataFrame | None 
     if pd.api.types.is_datetime64_any_dtype(s):
         if s.isna().any():
             bad = s.isna().to_numpy()
-            raise DataError(f"interactions file {path}: missing timestamp in {describe_rows(_file_rows(frame, bad))}")
+            raise DataError(
+                f"interactions file {path}: missing timestamp in {describe_rows(_file_rows(frame, bad))}"
+            )
         utc = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
         return ((utc - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("int64")
     numeric = pd.to_numeric(s, errors="coerce")
@@ -119,9 +136,14 @@ def parse_timestamps(s: pd.Series, path: Path | str, frame: pd.DataFrame | None 
 
 
 def validate_interactions(
-    df: pd.DataFrame, path: Path | str, rating_min: float, rating_max: float
+    df: pd.DataFrame,
+    path: Path | str,
+    rating_min: float,
+    rating_max: float,
+    on_duplicate: OnDuplicate = "error",
 ) -> pd.DataFrame:
-    """Check and canonicalise an interactions table (see module docstring)."""
+    """Check and canonicalise an interactions table (see module docstring); rows sharing a
+    (user_id, item_id, timestamp) key are an error or merged, as ``on_duplicate`` says."""
     what = "interactions"
     _require_columns(df, schema.INTERACTION_COLUMNS, path, what)
     out = pd.DataFrame(
@@ -145,39 +167,93 @@ def validate_interactions(
         )
     out[schema.RATING] = rating.astype("float32")
     out[schema.TIMESTAMP] = parse_timestamps(df[schema.TIMESTAMP], path, df)
-    dup = out.duplicated([schema.USER_ID, schema.ITEM_ID, schema.TIMESTAMP], keep=False).to_numpy()
-    if dup.any():
-        keys = out.loc[dup, [schema.USER_ID, schema.ITEM_ID, schema.TIMESTAMP]].astype(str)
-        raise DataError(
-            f"{what} file {path}: duplicate (user_id, item_id, timestamp) key in "
-            f"{describe_rows(_file_rows(df, dup), keys.agg('/'.join, axis=1).tolist())}"
-        )
+    out = _resolve_duplicates(out, df, path, on_duplicate)
     out.attrs[FILE_ROWS] = bool(df.attrs.get(FILE_ROWS))
     return out
 
 
-def _check_unique(df: pd.DataFrame, out: pd.DataFrame, col: str, path: Path | str, what: str) -> None:
+def _resolve_duplicates(
+    out: pd.DataFrame, df: pd.DataFrame, path: Path | str, on_duplicate: OnDuplicate
+) -> pd.DataFrame:
+    """Apply ``on_duplicate`` to rows sharing a (user_id, item_id, timestamp) key: ``error``
+    raises, ``keep_last`` keeps the last such row in file order, ``mean`` keeps one row per key
+    with the mean of their ratings. ``out`` is the canonical frame of file rows ``df``."""
+    if on_duplicate not in ON_DUPLICATE:
+        raise ValueError(f"on_duplicate must be one of {list(ON_DUPLICATE)}, got {on_duplicate!r}")
+    dup = out.duplicated(list(KEY), keep=False).to_numpy()
+    if not dup.any():
+        return out
+    if on_duplicate == "error":
+        keys = out.loc[dup, list(KEY)].astype(str)
+        raise DataError(
+            f"interactions file {path}: duplicate (user_id, item_id, timestamp) key in "
+            f"{describe_rows(_file_rows(df, dup), keys.agg('/'.join, axis=1).tolist())}; "
+            "set data.on_duplicate = keep_last or mean (CLI --on-duplicate) to merge them"
+        )
+    if on_duplicate == "mean":
+        out = out.copy()
+        out[schema.RATING] = out.groupby(list(KEY))[schema.RATING].transform("mean")
+        out[schema.RATING] = out[schema.RATING].astype("float32")
+    kept = out.drop_duplicates(list(KEY), keep="last")
+    log.warning(
+        "interactions file %s: merged %d row(s) sharing %d (user_id, item_id, timestamp) key(s) "
+        "into one row per key (on_duplicate=%s)",
+        path,
+        int(dup.sum()),
+        int(dup.sum()) - (len(out) - len(kept)),
+        on_duplicate,
+    )
+    return kept
+
+
+def _check_unique(
+    df: pd.DataFrame, out: pd.DataFrame, col: str, path: Path | str, what: str
+) -> None:
     dup = out.duplicated(col, keep=False).to_numpy()
     if dup.any():
         rows = describe_rows(_file_rows(df, dup), out[col][dup].tolist())
         raise DataError(f"{what} file {path}: duplicate {col} in {rows}")
 
 
+def readable_categories(categories: pd.Series) -> pd.Series:
+    """``"Electronics|Headphones"`` -> ``"Electronics, Headphones"`` (empty parts dropped)."""
+    parts = categories.fillna("").astype(str).str.split("|")
+    return parts.map(lambda ps: ", ".join(p.strip() for p in ps if p.strip()))
+
+
+def _text_column(df: pd.DataFrame, col: str) -> pd.Series:
+    if col not in df.columns:
+        return pd.Series("", index=df.index)
+    return df[col].fillna("").astype(str).str.strip()
+
+
 def validate_items(df: pd.DataFrame, path: Path | str) -> pd.DataFrame:
-    """Check and canonicalise an items table: every item needs a non-empty title."""
+    """Check and canonicalise an items table. An empty title falls back to the description,
+    then to the categories as text (``"A|B"`` -> ``"A, B"``), so every item has text for the LLM;
+    an item with none of the three is an error."""
     what = "items"
     _require_columns(df, schema.ITEM_REQUIRED_COLUMNS, path, what)
     out = pd.DataFrame({schema.ITEM_ID: _ids(df, schema.ITEM_ID, path, what)})
-    title = df[schema.TITLE].fillna("").astype(str).str.strip()
+    for col in schema.ITEM_OPTIONAL_COLUMNS:
+        out[col] = _text_column(df, col)
+    title = _text_column(df, schema.TITLE)
+    untitled = title == ""
+    title = title.mask(untitled, out[schema.DESCRIPTION])
+    title = title.mask(title == "", readable_categories(out[schema.CATEGORIES]))
     bad = (title == "").to_numpy()
     if bad.any():
         raise DataError(
-            f"{what} file {path}: item without text (empty title) in "
+            f"{what} file {path}: item without text (no title, description or categories) in "
             f"{describe_rows(_file_rows(df, bad), out[schema.ITEM_ID][bad].tolist())}"
         )
-    out[schema.TITLE] = title
-    for col in schema.ITEM_OPTIONAL_COLUMNS:
-        out[col] = df[col].fillna("").astype(str).str.strip() if col in df.columns else ""
+    if untitled.any():
+        log.info(
+            "%s file %s: %d item(s) without a title named by their description or categories",
+            what,
+            path,
+            int(untitled.sum()),
+        )
+    out.insert(1, schema.TITLE, title)
     _check_unique(df, out, schema.ITEM_ID, path, what)
     return out.reset_index(drop=True)
 
@@ -203,7 +279,9 @@ def check_references(
     unknown = ~inter[schema.ITEM_ID].isin(set(tables.items[schema.ITEM_ID])).to_numpy()
     if unknown.any():
         missing = sorted(set(inter[schema.ITEM_ID][unknown]))
-        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        shown = ", ".join(missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
         rows = describe_rows(_file_rows(inter, unknown), inter[schema.ITEM_ID][unknown].tolist())
         raise DataError(
             f"items file {items_path}: {len(missing)} interacted item(s) have no row (no text): {shown}; "
@@ -218,13 +296,16 @@ def load_generic(
     rating_min: float = 1.0,
     rating_max: float = 5.0,
     name: str = "generic",
+    on_duplicate: OnDuplicate = "error",
 ) -> RawTables:
     """Load and validate user-provided files in the generic format (``interactions`` may be an
-    already validated frame, e.g. from BigQuery)."""
+    already validated frame, e.g. from BigQuery); ``on_duplicate`` says what to do with rows
+    sharing a (user_id, item_id, timestamp) key: ``error``, ``keep_last`` or ``mean``."""
     if isinstance(interactions, pd.DataFrame):
         inter, interactions = interactions, Path(f"<{name} interactions>")
     else:
-        inter = validate_interactions(read_table(interactions, "interactions"), interactions, rating_min, rating_max)
+        raw = read_table(interactions, "interactions")
+        inter = validate_interactions(raw, interactions, rating_min, rating_max, on_duplicate)
     item_df = validate_items(read_table(items, "items"), items)
     user_df = validate_users(read_table(users, "users"), users) if users is not None else None
     tables = RawTables(inter, item_df, user_df, name)
@@ -233,7 +314,9 @@ def load_generic(
     if user_df is not None:
         unknown = set(inter[schema.USER_ID]) - set(user_df[schema.USER_ID])
         if unknown:
-            log.warning("%d user(s) have no row in %s; their context is unknown", len(unknown), users)
+            log.warning(
+                "%d user(s) have no row in %s; their context is unknown", len(unknown), users
+            )
     log.info(
         "loaded %s: %d interactions, %d users, %d items",
         name,

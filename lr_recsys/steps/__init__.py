@@ -6,12 +6,12 @@ embeddings gate) -> register_features (Feast apply + materialize) -> train_evalu
 its baselines, features through Feast) -> evaluate (+ predictions gate) -> register_and_promote.
 """
 
-from lr_recsys.steps.data import SERVING_PAIRS, explain, ingest
+from lr_recsys.steps.data import SERVING_PAIRS, explain, ingest, ingest_config
 from lr_recsys.steps.features import encode, register_features
 from lr_recsys.steps.register import register_and_promote
 from lr_recsys.steps.train import evaluate, train_evaluate
 
 __all__ = [
-    "SERVING_PAIRS", "encode", "evaluate", "explain", "ingest", "register_and_promote",
-    "register_features", "train_evaluate",
+    "SERVING_PAIRS", "encode", "evaluate", "explain", "ingest", "ingest_config",
+    "register_and_promote", "register_features", "train_evaluate",
 ]  # fmt: skip

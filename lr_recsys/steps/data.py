@@ -9,11 +9,50 @@ from typing import Any
 import pandas as pd
 
 from lr_recsys import schema
-from lr_recsys.config import DataConfig
+from lr_recsys.config import BigQuerySource, DataConfig, load_data_config
 from lr_recsys.data import Prepared, load_tables, prepare
+from lr_recsys.data.paths import local_path
 from lr_recsys.validate import gate, suites
 
 log = logging.getLogger(__name__)
+
+
+def ingest_config(
+    config_path: str = "", *, dataset: str = "ml-100k", data_dir: str = "data",
+    max_users: int = 0, max_per_user: int = 0, bigquery_table: str = "",
+    interactions_path: str = "", items_path: str = "", users_path: str = "",
+    rating_min: float = 1.0, rating_max: float = 5.0, high_rating: float = 4.0,
+    on_duplicate: str = "error", environ: dict[str, str] | None = None,
+) -> DataConfig:  # fmt: skip
+    """The ingest step's data settings from the pipeline's parameters, with the CLI's meaning:
+    the ``[data]`` table of ``config_path`` (TOML/JSON; "" = none) < ``LR_RECSYS__DATA__*``
+    variables < parameters. A parameter left empty (``""``, 0) or at ``DataConfig``'s default
+    keeps the value below it. Paths may be ``gs://bucket/object`` (read at Vertex's ``/gcs``
+    mount). ``interactions_path`` makes the dataset ``generic`` and ``bigquery_table``
+    (``project.dataset.table``) ``bigquery``.
+    """
+    defaults = {k: f.default for k, f in DataConfig.model_fields.items()}
+    params: dict[str, Any] = {
+        "dataset": dataset, "data_dir": Path(data_dir), "rating_min": rating_min,
+        "rating_max": rating_max, "high_rating": high_rating, "on_duplicate": on_duplicate,
+    }  # fmt: skip
+    cli = {k: v for k, v in params.items() if v not in (defaults[k], "", Path(""))}
+    cli.update({k: v for k, v in (("max_users", max_users), ("max_per_user", max_per_user)) if v})
+    for key, uri in (
+        ("interactions", interactions_path),
+        ("items", items_path),
+        ("users", users_path),
+    ):
+        if uri.strip():
+            cli[key] = local_path(uri)
+    if interactions_path.strip():
+        cli["dataset"] = "generic"
+    if bigquery_table.strip():
+        cli["dataset"] = "bigquery"
+        src = BigQuerySource.from_ref(bigquery_table.strip())  # the file may map its columns
+        cli["bigquery"] = {"project": src.project, "dataset": src.dataset, "table": src.table}
+    path = local_path(config_path) if config_path.strip() else None
+    return load_data_config(path, cli, environ)
 
 
 def ingest(data: DataConfig, out_dir: Path) -> dict[str, Any]:

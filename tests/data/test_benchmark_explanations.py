@@ -43,6 +43,7 @@ def test_explanations_have_the_required_format(stored):
         assert (table[col].str.split().str.len() <= 50).all()
         assert not table[col].str.contains("\n").any()
 
+
 def test_stored_file_carries_no_ratings():
     import pandas as pd
 

@@ -48,7 +48,10 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
     assert (run_dir / "train-op" / "model" / "weights.safetensors").exists()
     # the model was trained on Feast's features next to its baselines, and evaluated
     results = pd.read_csv(run_dir / "evaluate-op" / "evaluation" / "results.csv")
-    assert list(results["model"]) == ["lr-recsys", "lr-recsys-noexp", "mf"]
+    assert list(results["model"]) == ["lr-recsys", "lr-recsys-noexp", "mf", "bias"]
+    # each model's relative difference to the bias floor; the floor's own is zero
+    assert results.loc[results["model"] == "bias", "rmse_vs_bias_pct"].item() == 0.0
+    assert "% vs bias)" in (run_dir / "evaluate-op" / "report").read_text()
     assert results["rmse_mean"].between(0, 1).all()
     assert "<td>lr-recsys</td>" in (run_dir / "evaluate-op" / "report").read_text()
     assert (run_dir / "train-op" / "model" / "autoencoder" / "standardise.json").exists()

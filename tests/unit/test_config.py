@@ -65,3 +65,30 @@ def test_unknown_keys_and_bad_values_are_rejected(tmp_path):
 def test_data_config_rejects_inconsistent_values(overrides, message):
     with pytest.raises(ValidationError, match=message):
         DataConfig(**overrides)
+
+
+def test_data_config_file_then_env_then_cli(tmp_path):
+    from lr_recsys.config import load_data_config
+
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[data]\nrating_min = 0.0\nrating_max = 10.0\nhigh_rating = 8.0\non_duplicate = "mean"\n'
+        "[train]\nepochs = 3\n"  # other sections are not the data command's business
+    )
+    env = {"LR_RECSYS__DATA__RATING_MIN": "0.5", "LR_RECSYS__DATA__HIGH_RATING": "7"}
+    cfg = load_data_config(path, {"rating_min": 1.5}, environ=env)
+    assert cfg.rating_min == 1.5  # flag beats env beats file
+    assert cfg.high_rating == 7.0  # env beats file
+    assert (cfg.rating_max, cfg.on_duplicate) == (10.0, "mean")  # file kept where nothing overrides
+    assert load_data_config(None, None, environ={}) == DataConfig()
+
+
+def test_data_config_errors_name_the_setting(tmp_path):
+    from lr_recsys.config import load_data_config
+
+    with pytest.raises(ValidationError, match="on_duplicate"):
+        load_data_config(None, None, environ={"LR_RECSYS__DATA__ON_DUPLICATE": "first"})
+    path = tmp_path / "c.json"
+    path.write_text('{"data": 3}')
+    with pytest.raises(ValueError, match="'data' must be a table of data settings, got 3"):
+        load_data_config(path, environ={})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from lr_recsys import schema
@@ -64,7 +63,11 @@ def write_files(directory: Path, files: dict[str, bytes]) -> Path:
 def recbole_dir(tmp_path) -> Path:
     return write_files(
         tmp_path / "recbole",
-        {"ml-100k.inter": RECBOLE_INTER, "ml-100k.item": RECBOLE_ITEM, "ml-100k.user": RECBOLE_USER},
+        {
+            "ml-100k.inter": RECBOLE_INTER,
+            "ml-100k.item": RECBOLE_ITEM,
+            "ml-100k.user": RECBOLE_USER,
+        },
     )
 
 

@@ -194,7 +194,9 @@ def test_duplicate_interaction_keys(tmp_csv):
     inter = interactions_frame()
     inter.loc[3] = ["u1", "i1", "4", "100"]  # same (user, item, timestamp) as data row 0
     msg, paths = load_error(tmp_csv, inter=inter)
-    assert f"interactions file {paths['interactions']}: duplicate (user_id, item_id, timestamp)" in msg
+    assert (
+        f"interactions file {paths['interactions']}: duplicate (user_id, item_id, timestamp)" in msg
+    )
     assert "2 row(s): row 2 ('u1/i1/100'), row 5 ('u1/i1/100')" in msg
 
 
@@ -213,12 +215,98 @@ def test_same_item_at_different_times_is_allowed(tmp_csv):
 
 
 @pytest.mark.parametrize("title", ["", "   "])
-def test_item_without_text(tmp_csv, title):
-    items = items_frame()
-    items.loc[1, "title"] = title
+def test_item_without_title_description_or_categories(tmp_csv, title):
+    items = items_frame().assign(description=["", " ", "A farmer's wife."])
+    items.loc[1, ["title", "categories"]] = [title, " | "]  # empty parts are no categories
     msg, paths = load_error(tmp_csv, items=items)
-    assert f"items file {paths['items']}: item without text (empty title)" in msg
-    assert "1 row(s): row 3 ('i2')" in msg
+    assert (
+        f"items file {paths['items']}: item without text (no title, description or categories) "
+        "in 1 row(s): row 3 ('i2')"
+    ) in msg
+
+
+def untitled_items(tmp_csv, description: str, categories: str) -> pd.DataFrame:
+    """Load the standard files with item i2 untitled; returns the canonical items table."""
+    items = items_frame().assign(description=["", description, ""])
+    items.loc[1, ["title", "categories"]] = ["", categories]
+    path = tmp_csv("items.csv", items)
+    return load_generic(tmp_csv("inter.csv", interactions_frame()), path).items.set_index("item_id")
+
+
+def test_untitled_item_is_named_by_its_description(tmp_csv):
+    items = untitled_items(tmp_csv, "A bank heist in Los Angeles.", "Crime|Thriller")
+    assert items.loc["i2", "title"] == "A bank heist in Los Angeles."
+    assert items.loc["i1", "title"] == "Alien (1979)"  # titled items keep their title
+
+
+def test_untitled_item_without_description_is_named_by_its_categories(tmp_csv):
+    items = untitled_items(tmp_csv, "", "Electronics| Headphones|")
+    assert items.loc["i2", "title"] == "Electronics, Headphones"
+    assert items.loc["i2", "categories"] == "Electronics| Headphones|"  # the raw value is kept
+
+
+def test_fallback_text_is_what_the_llm_reads(tmp_csv):
+    """``item_text`` (the LLM's and the encoders' input) says the fallback once, not twice."""
+    from lr_recsys.data.prepare import item_text
+
+    described = untitled_items(tmp_csv, "A bank heist.", "Crime|Thriller")
+    assert item_text(described).loc["i2"] == "A bank heist. | Crime, Thriller"
+    categorised = untitled_items(tmp_csv, "", "Electronics|Headphones")
+    assert item_text(categorised).loc["i2"] == "Electronics, Headphones"
+    assert item_text(categorised).loc["i1"] == "Alien (1979) | Horror, Sci-Fi"
+
+
+# --- duplicate (user, item, timestamp) keys: data.on_duplicate ---------------------------------
+def duplicated_interactions() -> pd.DataFrame:
+    """u1 rates i1 at t=100 three times (file rows 2, 7, 8: ratings 5, 2, 3.5)."""
+    inter = interactions_frame()
+    inter.loc[5] = ["u1", "i1", "2", "100"]
+    inter.loc[6] = ["u1", "i1", "3.5", "100"]
+    return inter
+
+
+def test_duplicate_keys_are_an_error_naming_the_option(tmp_csv):
+    path = tmp_csv("inter.csv", duplicated_interactions())
+    with pytest.raises(DataError) as exc:
+        load_generic(path, tmp_csv("items.csv", items_frame()), on_duplicate="error")
+    msg = str(exc.value)
+    assert (
+        f"interactions file {path}: duplicate (user_id, item_id, timestamp) key in 3 row(s)" in msg
+    )
+    assert "row 2 ('u1/i1/100'), row 7 ('u1/i1/100'), row 8 ('u1/i1/100')" in msg
+    assert "set data.on_duplicate = keep_last or mean (CLI --on-duplicate)" in msg
+
+
+@pytest.mark.parametrize(("mode", "rating"), [("keep_last", 3.5), ("mean", (5 + 2 + 3.5) / 3)])
+def test_duplicate_keys_merged_into_one_row(tmp_csv, caplog, mode, rating):
+    path = tmp_csv("inter.csv", duplicated_interactions())
+    with caplog.at_level(logging.WARNING, logger="lr_recsys.data.tables"):
+        tables = load_generic(path, tmp_csv("items.csv", items_frame()), on_duplicate=mode)
+    inter = tables.interactions
+    assert len(inter) == 5  # 7 rows, 3 of them one key
+    one = inter[(inter["user_id"] == "u1") & (inter["item_id"] == "i1")]
+    assert len(one) == 1 and one["rating"].iloc[0] == pytest.approx(rating)
+    other = inter[(inter["user_id"] == "u2") & (inter["item_id"] == "i3")]
+    assert other["rating"].tolist() == [4.5]  # rows without a duplicate are untouched
+    assert "merged 3 row(s) sharing 1 (user_id, item_id, timestamp) key(s)" in caplog.text
+    assert f"on_duplicate={mode}" in caplog.text
+
+
+def test_on_duplicate_reaches_the_loader_through_data_config(tmp_csv):
+    cfg = DataConfig(
+        dataset="generic", interactions=tmp_csv("inter.csv", duplicated_interactions()),
+        items=tmp_csv("items.csv", items_frame()), on_duplicate="mean",
+    )  # fmt: skip
+    assert len(load_tables(cfg).interactions) == 5
+    with pytest.raises(DataError, match="on_duplicate"):
+        load_tables(cfg.model_copy(update={"on_duplicate": "error"}))
+
+
+def test_unknown_on_duplicate_is_named():
+    with pytest.raises(ValueError, match=r"one of \['error', 'keep_last', 'mean'\], got 'first'"):
+        validate_interactions(interactions_frame(), "mem", 1.0, 5.0, on_duplicate="first")
+    with pytest.raises(ValueError, match="on_duplicate"):
+        DataConfig(on_duplicate="first")
 
 
 def test_duplicate_item_id(tmp_csv):
@@ -257,7 +345,9 @@ def test_row_numbers_count_blank_lines(tmp_csv):
 
 # --- happy paths --------------------------------------------------------------------------------
 def test_csv_happy_path(tmp_csv):
-    tables = load_generic(tmp_csv("inter.csv", interactions_frame()), tmp_csv("i.csv", items_frame()))
+    tables = load_generic(
+        tmp_csv("inter.csv", interactions_frame()), tmp_csv("i.csv", items_frame())
+    )
     inter = tables.interactions
     assert list(inter.columns) == list(schema.INTERACTION_COLUMNS)
     assert inter[schema.USER_ID].tolist() == ["u1", "u1", "u2", "u2", "u3"]
@@ -273,7 +363,9 @@ def test_csv_happy_path(tmp_csv):
 
 
 def test_tsv_happy_path(tmp_csv):
-    tables = load_generic(tmp_csv("inter.tsv", interactions_frame()), tmp_csv("i.tsv", items_frame()))
+    tables = load_generic(
+        tmp_csv("inter.tsv", interactions_frame()), tmp_csv("i.tsv", items_frame())
+    )
     assert tables.interactions[schema.ITEM_ID].tolist() == ["i1", "i2", "i1", "i3", "i2"]
 
 
