@@ -18,22 +18,22 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _ints(value: str) -> list[int]:
-    try:
-        return [int(v) for v in _csv(value)]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {value!r}"
-        ) from exc
+def _numbers(cast: type, what: str):
+    """An argparse type: comma-separated values of ``cast`` (errors say ``what`` was expected)."""
+
+    def parse(value: str) -> list:
+        try:
+            return [cast(v) for v in _csv(value)]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {what}, got {value!r}"
+            ) from exc
+
+    return parse
 
 
-def _floats(value: str) -> list[float]:
-    try:
-        return [float(v) for v in _csv(value)]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {value!r}"
-        ) from exc
+_ints = _numbers(int, "integers")
+_floats = _numbers(float, "numbers")
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
