@@ -36,6 +36,7 @@ class ModelConfig:
     explanation_dim: int = 8  # AE bottleneck; 384 for the MiniLM raw-embedding ablation
     num_attention_blocks: int = 1  # SASRec-style baseline depth
     dropout: float = 0.0  # on embeddings/tokens and between MLP layers, in every neural model
+    embedding_l2: float = 0.0  # L2 on the embedding rows a batch uses (per example), every model
     bias_reg: float | None = None  # `bias` model L2 shrinkage; None = chosen on validation
     bias_iterations: int = 10  # `bias` model alternating ridge passes (1 = Koren's formula)
 

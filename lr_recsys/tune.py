@@ -17,6 +17,8 @@ field                     distribution                                   why
 ``train.batch_size``      choice {128, 256, 512, 1024}                   paper 128
 ``model.dropout``         uniform [0, 0.5]                               embeddings/tokens, MLP
 ``model.embed_dim``       choice {8, 16, 32}                             paper 8
+``model.embedding_l2``    log-uniform [1e-6, 1e-1]                       L2 on the embedding
+                                                                         rows a batch uses
 ========================  =============================================  ======================
 
 Restartable: the Ray Tune experiment lives under ``storage/<dataset>-<model>-<task>``; running
@@ -39,7 +41,7 @@ from lr_recsys.evaluate import primary_metric
 
 log = logging.getLogger(__name__)
 
-MODEL_KEYS = ("dropout", "embed_dim")
+MODEL_KEYS = ("dropout", "embed_dim", "embedding_l2")
 TRAIN_KEYS = ("lr", "weight_decay", "batch_size")
 
 
@@ -53,6 +55,7 @@ def search_space() -> dict[str, Any]:
         "batch_size": tune.choice([128, 256, 512, 1024]),
         "dropout": tune.uniform(0.0, 0.5),
         "embed_dim": tune.choice([8, 16, 32]),
+        "embedding_l2": tune.loguniform(1e-6, 1e-1),
     }
 
 
@@ -215,8 +218,8 @@ def report(tuned: dict[str, dict[str, dict[str, Any]]]) -> str:
     """A markdown table of a tuned config (what ``lr-recsys tune`` prints at the end)."""
     lines = [
         "| model | task | validation | best epoch | trials (stopped early) | seconds | "
-        "lr | weight decay | batch | dropout | embed dim |",
-        "|" + "---|" * 11,
+        "lr | weight decay | batch | dropout | embed dim | embedding L2 |",
+        "|" + "---|" * 12,
     ]
     for name in sorted(tuned):
         for task, e in sorted(tuned[name].items()):
@@ -226,6 +229,7 @@ def report(tuned: dict[str, dict[str, dict[str, Any]]]) -> str:
                 f"| {name} | {task} | {val} | {e.get('best_epoch', '-')} | "
                 f"{e.get('trials', '-')} ({e.get('trials_stopped_early', '-')}) | "
                 f"{e.get('seconds', '-')} | {t.get('lr', '-'):.2g} | {t.get('weight_decay', 0):.2g} | "
-                f"{t.get('batch_size', '-')} | {m.get('dropout', 0):.2f} | {m.get('embed_dim', '-')} |"
+                f"{t.get('batch_size', '-')} | {m.get('dropout', 0):.2f} | {m.get('embed_dim', '-')} | "
+                f"{m.get('embedding_l2', 0):.2g} |"
             )
     return "\n".join(lines) + "\n"

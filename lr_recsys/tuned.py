@@ -36,7 +36,7 @@ from typing import Any
 from lr_recsys import schema
 from lr_recsys.config import ModelConfig, TrainConfig
 
-MODEL_FIELDS = ("embed_dim", "dropout", "bias_reg")
+MODEL_FIELDS = ("embed_dim", "dropout", "embedding_l2", "bias_reg")
 TRAIN_FIELDS = ("lr", "weight_decay", "batch_size", "patience")
 
 Tuned = dict[str, dict[str, dict[str, Any]]]  # model -> task -> {"model": {...}, "train": {...}}

@@ -50,13 +50,29 @@ class RecModel(nn.Module, ABC):
         """Return at least ``{"logit": (B,)}``."""
 
     def loss(self, batch: Batch, task: str) -> torch.Tensor:
-        """MSE on the [0, 1] rating (regression) or BCE on the high/low label (classification)."""
-        logit = self(batch)["logit"]
+        """MSE on the [0, 1] rating (regression) or BCE on the high/low label (classification),
+        plus ``cfg.embedding_l2`` times the mean squared norm of the embedding rows the batch
+        looked up (the classic per-example L2 of matrix factorisation: only the rows in use are
+        shrunk, unlike weight decay, which shrinks every row at every step)."""
+        if task not in schema.TASKS:
+            raise ValueError(f"unknown task {task!r}; expected one of {schema.TASKS}")
+        penalty: list[torch.Tensor] = []
+        hooks = []
+        if self.cfg.embedding_l2 > 0:
+            hooks = [m.register_forward_hook(lambda _m, _i, out: penalty.append(out.pow(2).sum()))
+                     for m in self.modules() if isinstance(m, nn.Embedding)]  # fmt: skip
+        try:
+            logit = self(batch)["logit"]
+        finally:
+            for h in hooks:
+                h.remove()
         if task == schema.REGRESSION:
-            return F.mse_loss(torch.sigmoid(logit), batch["target"])
-        if task == schema.CLASSIFICATION:
-            return F.binary_cross_entropy_with_logits(logit, batch["label"])
-        raise ValueError(f"unknown task {task!r}; expected one of {schema.TASKS}")
+            loss = F.mse_loss(torch.sigmoid(logit), batch["target"])
+        else:
+            loss = F.binary_cross_entropy_with_logits(logit, batch["label"])
+        if penalty:
+            loss = loss + self.cfg.embedding_l2 * torch.stack(penalty).sum() / logit.shape[0]
+        return loss
 
     @torch.no_grad()
     def predict(self, batch: Batch) -> torch.Tensor:

@@ -92,3 +92,18 @@ def test_fixed_shrinkage_skips_the_grid():
     model = build_model("bias", ModelInputs(50, 80, (1,)), ModelConfig(bias_reg=7.0))
     grid = fit_bias_model(model, train, _split(*_noisy(2, 100)), schema.REGRESSION)
     assert [(r["reg_user"], r["reg_item"]) for r in grid] == [(7.0, 7.0)]
+
+
+def test_embedding_l2_adds_the_squared_norm_of_the_rows_in_use():
+    """Not the bias model, but the same base class: the per-example embedding penalty."""
+    inputs = ModelInputs(5, 7, (1,))
+    plain = build_model("mf", inputs, ModelConfig())
+    reg = build_model("mf", inputs, ModelConfig(embedding_l2=0.5))
+    reg.load_state_dict(plain.state_dict())
+    batch = _split(np.array([1, 2, 2]), np.array([3, 4, 5]), [0.2, 0.9, 0.5]).batch(torch.arange(3))
+    rows = [plain.p(batch["user"]), plain.q(batch["item"]), plain.bu(batch["user"]),
+            plain.bi(batch["item"])]  # fmt: skip
+    expected = 0.5 * sum(r.pow(2).sum() for r in rows) / 3
+    diff = reg.loss(batch, schema.REGRESSION) - plain.loss(batch, schema.REGRESSION)
+    assert diff.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert expected.item() > 0
