@@ -294,10 +294,11 @@ def plot_learning_curve(curve: dict[str, dict[str, Any]], out: Path) -> Path:
                         marker="o", capsize=3, label=name,
                         linestyle="--" if name == BIAS else "-")  # fmt: skip
         ax.set_xscale("log")
+        ax.minorticks_off()  # only the fractions as ticks
         ax.set_xticks([float(f) for f in fractions], [f"{float(f):.0%}" for f in fractions])
         ax.set_xlabel("fraction of the training split")
         ax.set_ylabel(f"test {m.upper()}" + (" (lower is better)" if m in LOWER_IS_BETTER else ""))
-        ax.set_title(task)
+        ax.set_title(f"{task}: {m.upper()}")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
