@@ -157,7 +157,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
                 "tune %s/%s: %d trials, up to %d epochs", name, task, args.trials, args.max_epochs
             )
             entry = run_tune(settings, data, cfg.model, cfg.train, data.prepared.name)
-            write_tuned(args.out, {name: {task: entry}}, {"dataset": data.prepared.name})
+            write_tuned(args.out, {name: {task: entry}}, {"dataset": data.prepared.name},
+                        keep_better=args.keep_better)  # fmt: skip
             print(f"tuned {name}/{task}: {entry}")
     print(report(read_tuned(args.out)))
     print(f"wrote {args.out}")
@@ -374,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="search and training seed")
     p.add_argument("--storage", type=Path, default=Path("runs/tune"), help="Ray Tune experiments")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    p.add_argument(
+        "--keep-better",
+        action="store_true",
+        help="keep the file's entry when its validation score beats this search's",
+    )
     p.add_argument("--ae-epochs", type=int, help="AutoEncoder epochs (explanation models)")
     p.add_argument(
         "--explanations", type=Path, help="explanation table, for models that read explanations"

@@ -121,14 +121,40 @@ def _table(header: str, values: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def write_tuned(path: Path | str, tuned: Tuned, meta: dict[str, Any] | None = None) -> Path:
+def validation_score(entry: dict[str, Any]) -> tuple[str, float] | None:
+    """(metric, value) of an entry's selection metric (``val_rmse`` or ``val_auc``)."""
+    for key in ("val_rmse", "val_auc"):
+        if key in entry:
+            return key, float(entry[key])
+    return None
+
+
+def better(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """Whether ``new`` has the better validation score (True when they cannot be compared)."""
+    a, b = validation_score(new), validation_score(old)
+    if a is None or b is None or a[0] != b[0]:
+        return True
+    return a[1] < b[1] if a[0] == "val_rmse" else a[1] > b[1]
+
+
+def write_tuned(
+    path: Path | str,
+    tuned: Tuned,
+    meta: dict[str, Any] | None = None,
+    keep_better: bool = False,
+) -> Path:
     """Write ``tuned`` to ``path``, merged over the entries already there (other models and
-    tasks are kept; the ones in ``tuned`` replace theirs)."""
+    tasks are kept). An entry in ``tuned`` replaces the file's entry for its model and task,
+    or, with ``keep_better``, only when its validation score is better (a second search with
+    another space or seed then adds to the first instead of undoing it)."""
     path = Path(path)
     merged = read_tuned(path) if path.exists() else {}
     old_meta = tomllib.loads(path.read_text()).get("meta", {}) if path.exists() else {}
     for name, tasks in tuned.items():
-        merged.setdefault(name, {}).update(tasks)
+        for task, entry in tasks.items():
+            old = merged.get(name, {}).get(task)
+            if old is None or not keep_better or better(entry, old):
+                merged.setdefault(name, {})[task] = entry
     lines = [
         "# Tuned hyperparameters per model and task, written by `lr-recsys tune`.",
         "# Selected on the validation split only; read by `lr-recsys compare --tuned-config` and",

@@ -49,3 +49,17 @@ def test_bad_files_are_named(tmp_path, text, message):
         read_tuned(path)
     with pytest.raises(TunedConfigError, match="does not exist"):
         read_tuned(tmp_path / "missing.toml")
+
+
+def test_keep_better_keeps_the_better_validation_score(tmp_path):
+    path = tmp_path / "t.toml"
+    write_tuned(path, {"mf": {schema.REGRESSION: ENTRY, schema.CLASSIFICATION: {"val_auc": 0.7}}})
+    worse = {**ENTRY, "val_rmse": 0.25, "train": {"lr": 0.001}}
+    better_auc = {"val_auc": 0.71, "train": {"lr": 0.002}}
+    write_tuned(path, {"mf": {schema.REGRESSION: worse, schema.CLASSIFICATION: better_auc}},
+                keep_better=True)  # fmt: skip
+    tuned = read_tuned(path)["mf"]
+    assert tuned[schema.REGRESSION] == ENTRY  # lower RMSE kept
+    assert tuned[schema.CLASSIFICATION] == better_auc  # higher AUC replaced
+    write_tuned(path, {"mf": {schema.REGRESSION: worse}})  # without the flag: replaced
+    assert read_tuned(path)["mf"][schema.REGRESSION] == worse
