@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +89,11 @@ def train_evaluate(
     prepared = Prepared.load(prepared_dir)
     data = _experiment_data(prepared, list(models), feature_store)
     metric, higher = primary_metric(task)
-    rows, best = [], None
+    rows, best, configs = [], None, {}
     for name in models:
         base = TrainConfig(epochs=epochs, progress=False)
         model_cfg, train_cfg = configs_for(name, task, ModelConfig(), base, tuned)
+        configs[name] = {"model": asdict(model_cfg), "train": asdict(train_cfg)}
         runs = [run_model(name, task, data, model_cfg, replace(train_cfg, seed=s)) for s in seeds]
         rows += [{"model": name, "seed": r.seed, **r.test} for r in runs]
         if best is None:  # the registered model: its best seed
@@ -118,6 +119,7 @@ def train_evaluate(
         "model": primary, "task": task, "seeds": list(seeds), "baselines": list(models[1:]),
         "per_seed": per_seed, "mean": {k: float(np.mean(v)) for k, v in per_seed.items()},
         "test_pair_keys": ex[schema.PAIR_KEY].tolist(), "best_seed": best.seed,
+        "configs": configs,  # the effective hyperparameters of every model (tuned or default)
     }  # fmt: skip
     (out_dir / SUMMARY).write_text(json.dumps(summary))
     return {k: v for k, v in summary.items() if k != "test_pair_keys"}

@@ -39,12 +39,15 @@ INTERACTIONS["timestamp"] = [
 def test_pipeline_runs_on_generic_half_star_files(tmp_path, tmp_csv):
     config = tmp_path / "data.toml"
     config.write_text('[data]\non_duplicate = "mean"\nhigh_rating = 4.5\n')
+    tuned = tmp_path / "tuned.toml"
+    tuned.write_text("[mf.regression.train]\nlr = 0.003\n[mf.regression.model]\ndropout = 0.2\n")
     params = {
         "interactions_path": str(tmp_csv("ratings.csv", INTERACTIONS)),
         "items_path": str(tmp_csv("items.csv", ITEMS)), "rating_min": 0.5,
         "config_path": str(config), "data_dir": str(tmp_path / "data"),
         "cache_path": str(tmp_path / "cache.sqlite"), "seeds": "0", "epochs": 2, "ae_epochs": 2,
         "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "feature_repo_dir": str(tmp_path / "repo"),
+        "tuned_config": str(tuned),
     }  # fmt: skip
     run_dir = run_local(params, tmp_path / "root")
 
@@ -70,6 +73,13 @@ def test_pipeline_runs_on_generic_half_star_files(tmp_path, tmp_csv):
     assert results["model"].iloc[0] == "lr-recsys"  # the registered model, then baselines
     assert {"lr-recsys-noexp", "mf"} <= set(results["model"])
     assert results["rmse_mean"].between(0, 1).all()
+    assert results["model"].iloc[-1] == "bias"  # the floor is always trained
+    # the tuned config reached the train step: mf took its values, the others the defaults
+    import json
+
+    used = json.loads((run_dir / "train-op" / "model" / "summary.json").read_text())["configs"]
+    assert (used["mf"]["train"]["lr"], used["mf"]["model"]["dropout"]) == (0.003, 0.2)
+    assert used["lr-recsys"]["train"]["lr"] == 0.01
     assert (run_dir / "run.log").read_text().count("finished with status SUCCESS") >= 7
 
 
