@@ -219,9 +219,8 @@ class CompareConfig(BaseModel):
     out: Path = Path("results.json")
     tuned_config: Path | None = None  # per model and task overrides written by `lr-recsys tune`
     train_fractions: list[float] | None = None  # learning curve, e.g. [0.12, 0.25, 0.5, 1.0]
-    workers: int = (
-        1  # parallel training runs (Ray tasks, one CPU each; $RAY_ADDRESS joins a cluster)
-    )
+    # parallel training runs (Ray tasks, one CPU each; $RAY_ADDRESS joins a cluster)
+    workers: int = 1
 
     @field_validator("train_fractions")
     @classmethod
@@ -334,11 +333,7 @@ def load_compare_config(
     environ: dict[str, str] | None = None,
 ) -> CompareConfig:
     """Build a ``CompareConfig`` from file < environment < command line."""
-    merged: dict[str, Any] = {}
-    if path is not None:
-        merged = read_config_file(path)
-    merged = deep_merge(merged, env_overrides(environ))
-    merged = deep_merge(merged, cli or {})
+    merged = load_settings(path, cli, environ)
     for key, cls in (("model", ModelConfig), ("train", TrainConfig), ("ae", AEConfig)):
         if key in merged:
             merged[key] = _to_dataclass(cls, merged[key])

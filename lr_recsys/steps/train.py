@@ -132,7 +132,7 @@ def evaluate(train_dir: Path, out_dir: Path) -> dict[str, Any]:
 
     Writes ``evaluation.csv`` (per-pair predictions), ``results.csv`` (the table),
     ``report.html`` and ``evaluation.json`` (gates passed, the table as records)."""
-    from lr_recsys.compare import LOWER_IS_BETTER
+    from lr_recsys.compare import relative_improvement
     from lr_recsys.models import BIAS
 
     train_dir, out_dir = Path(train_dir), Path(out_dir)
@@ -147,9 +147,9 @@ def evaluate(train_dir: Path, out_dir: Path) -> dict[str, Any]:
     if BIAS in order:  # each model's relative difference to the bias floor (positive = better)
         floor = table.set_index("model").loc[BIAS]
         for m in metrics:
-            sign = -1.0 if m in LOWER_IS_BETTER else 1.0
-            ref = floor[f"{m}_mean"]
-            table[f"{m}_vs_bias_pct"] = sign * 100.0 * (table[f"{m}_mean"] - ref) / ref
+            table[f"{m}_vs_bias_pct"] = relative_improvement(
+                table[f"{m}_mean"], floor[f"{m}_mean"], m
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
     pred.to_csv(out_dir / EVAL_TABLE, index=False)
     table.to_csv(out_dir / RESULTS, index=False)
