@@ -1,5 +1,5 @@
-"""Item profiles + explanations: the LLM engine over every prepared pair (cached, resumable;
-in-process or a Ray Data actor pool), then its gate."""
+"""Explanations: the LLM engine over the budgeted pairs (``llm_pairs``, -1 = all; cached,
+resumable; in-process or a Ray Data actor pool), then its gate and quality report."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Output
@@ -17,6 +17,8 @@ def explain_op(
     serving_candidates: int,
     executor: str,
     workers: int,
+    llm_pairs: int,
+    budget_seed: int,
     explanations: Output[Dataset],
     metrics: Output[Metrics],
 ):
@@ -33,6 +35,7 @@ def explain_op(
     summary = explain(
         Path(prepared.path), table, Path(cache_path), llm,
         serving_candidates=serving_candidates, executor=executor, workers=workers,
+        llm_pairs=llm_pairs if llm_pairs >= 0 else None, budget_seed=budget_seed,
     )  # fmt: skip
     for key, value in summary.items():
         metrics.log_metric(key, value)

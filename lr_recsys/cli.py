@@ -165,6 +165,29 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_distill(args: argparse.Namespace) -> int:
+    """LLM table -> AutoEncoder -> distilled explainer -> every pair's vectors (+ fidelity, probe)."""
+    from lr_recsys.config import load_data_config
+    from lr_recsys.data import load_prepared
+    from lr_recsys.steps import distill, encode
+
+    cfg = load_data_config(args.config, _data_overrides(args))
+    prepared = load_prepared(cfg)
+    out = args.out_dir
+    prepared.save(out / "prepared")
+    encoded = encode(
+        out / "prepared", args.explanations, out / "encoder", out / "llm", args.ae_epochs
+    )
+    summary = distill(
+        out / "prepared", args.explanations.parent, out / "llm", out / "distiller",
+        out / "embeddings", probe_tasks=() if args.no_probe else tuple(args.probe_tasks.split(",")),
+        tuned_config=args.tuned_config, seed=args.seed,
+    )  # fmt: skip
+    print(json.dumps({"autoencoder": encoded, **summary}, indent=2))
+    print(f"wrote {out / 'embeddings'} (every pair) and {out / 'distiller'}")
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from lr_recsys.config import load_data_config
     from lr_recsys.data import load_prepared
@@ -196,6 +219,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     cli: dict[str, Any] = {"data": _data_overrides(args), "llm": {}}
     for key in (
         "max_pairs",
+        "llm_pairs",
+        "budget_policy",
+        "budget_seed",
         "workers",
         "executor",
         "variant",
@@ -401,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="TOML/JSON config (overridden by env, then flags)")
     _add_data_args(p)
     p.add_argument("--max-pairs", type=int, help="explain only the first N pairs (user/time order)")
+    p.add_argument("--llm-pairs", type=int, help="LLM budget: pairs to explain (default all)")
+    p.add_argument("--budget-policy", choices=["even", "random"], help="which pairs (see README)")
+    p.add_argument("--budget-seed", type=int, help="seed of the budget's sample")
     p.add_argument("--backend", choices=["llamacpp", "vllm", "openai"], help="LLM backend")
     p.add_argument("--model", help="vllm/openai model name")
     p.add_argument("--model-path", type=Path, help="llamacpp GGUF file (default: Gemma 3 270M)")
@@ -409,12 +438,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["local", "ray"], help="in-process or Ray Data actors")
     p.add_argument("--workers", type=int, help="Ray actors (one per CPU core or GPU)")
     p.add_argument("--batch-size", type=int, help="requests per durable cache write")
-    p.add_argument("--variant", help="prompt variant (contrastive, no_profile, positive_only, ...)")
+    p.add_argument("--variant", help="prompt variant (attributes, contrastive, no_profile, ...)")
     p.add_argument("--domain", help="movie, hotel, restaurant or product")
     p.add_argument("--cache-path", type=Path, help="SQLite generation cache")
     p.add_argument("--out", type=Path, help="explanation table (parquet)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser(
+        "distill", help="train the distilled explainer on an LLM table; vectors for every pair"
+    )
+    p.add_argument("--config", type=Path, help="TOML/JSON config (overridden by env, then flags)")
+    _add_data_args(p)
+    p.add_argument("--explanations", type=Path, required=True, help="LLM explanation table")
+    p.add_argument("--out-dir", type=Path, default=Path("runs/distill"), help="outputs")
+    p.add_argument("--ae-epochs", type=int, default=100, help="AutoEncoder epochs")
+    p.add_argument("--tuned-config", type=Path, help="tuned TOML for the probe's twin")
+    p.add_argument("--probe-tasks", default="regression", help="regression,classification")
+    p.add_argument("--no-probe", action="store_true", help="skip the residual probe")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("pipeline", help="compile / run locally / submit the KFP pipeline")
     p.add_argument("action", choices=["compile", "run", "submit"])

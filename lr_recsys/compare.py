@@ -92,7 +92,8 @@ def experiment_data(cfg: CompareConfig, fraction: float | None = None) -> Experi
         if cfg.explanations is not None
         else None
     )
-    return build_experiment_data(prepared, sources, table, cfg.ae)
+    content = any(model_spec(m)[1].get("explanations") == "content" for m in models)
+    return build_experiment_data(prepared, sources, table, cfg.ae, item_vectors=content)
 
 
 def compare_once(cfg: CompareConfig, fraction: float, tuned: Tuned) -> dict[str, Any]:
@@ -141,6 +142,8 @@ def compare_once(cfg: CompareConfig, fraction: float, tuned: Tuned) -> dict[str,
         "workers": cfg.workers,
         "train_samples_per_s": {k: float(np.mean(v)) for k, v in timings.items()},
         "autoencoder": data.encoder_metrics,
+        "distiller": data.distill_metrics,
+        "llm_pairs": {k: int((v == "llm").sum()) for k, v in data.explanation_sources.items()},
     }
     return {"results": results, "meta": meta}
 
@@ -242,9 +245,42 @@ def markdown_table(doc: dict[str, Any]) -> str:
         f"tuned config {meta.get('tuned_config')}. RMSE/MAE on the [0,1] rating scale (×4 for "
         "the 1-5 scale); Δ positive = better; p: two-sided paired t-test across seeds."
     )
+    controls = controls_table(results)
+    if controls:
+        lines += ["", controls]
     if doc.get("learning_curve"):
         lines += ["", learning_curve_table(doc["learning_curve"])]
     return "\n".join(lines) + "\n"
+
+
+TWIN, CONTENT = "lr-recsys-noexp", "lr-recsys-content"
+
+
+def controls_table(results: Results) -> str:
+    """What the explanations add: every explanation-reading LR-Recsys variant against the twin
+    (no explanations) and the content control (the same item-text vectors, no LLM)."""
+    readers = [n for n in results if n.startswith("lr-recsys") and n not in (TWIN, CONTENT)]
+    refs = [r for r in (TWIN, CONTENT) if r in results]
+    if not readers or not refs:
+        return ""
+    lines = ["## Against its controls (what the explanations add)", ""]
+    for task, metrics in TABLE_METRICS.items():
+        header = ["model"] + [f"{m.upper()} Δ vs {r}" for m in metrics for r in refs]
+        rows = []
+        for name in readers:
+            if task not in results[name]:
+                continue
+            row = [name]
+            for m in metrics:
+                for r in refs:
+                    ref = results[r].get(task, {}).get(m)
+                    s = results[name][task].get(m)
+                    row.append(" (p ".join(_versus(s, ref, m)) + ")" if s and ref else "-")
+            rows.append("| " + " | ".join(row) + " |")
+        if rows:
+            lines += [f"### {task}", "", "| " + " | ".join(header) + " |",
+                      "|" + "---|" * len(header), *rows, ""]  # fmt: skip
+    return "\n".join(lines)
 
 
 def learning_curve_table(curve: dict[str, dict[str, Any]]) -> str:

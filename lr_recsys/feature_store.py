@@ -76,6 +76,7 @@ def definitions(cfg: StoreConfig, model_versions: list[str | int] = (1,)) -> lis
             Field(name=schema.NEG_EMB, dtype=Array(Float32)),
             Field(name=schema.POSITIVE, dtype=String),
             Field(name=schema.NEGATIVE, dtype=String),
+            Field(name=schema.EXPLANATION_SOURCE, dtype=String),  # "llm" | "distilled"
         ],
         source=pair_src,
     )
@@ -130,14 +131,15 @@ def write_sources(
     """Write the offline sources (parquet) the views read.
 
     Args:
-        pairs: ``user_id, item_id, event_timestamp, pos_emb, neg_emb, positive, negative``.
+        pairs: ``user_id, item_id, event_timestamp, pos_emb, neg_emb, positive, negative,
+            explanation_source`` (texts null where the vectors were distilled).
         histories: ``user_id, event_timestamp, history_item_ids, rated_item_ids``.
         items: ``item_id, event_timestamp, item_text``.
     """
     data = _sources_dir(cfg)
     data.mkdir(parents=True, exist_ok=True)
     need = {
-        schema.FV_PAIR: (pairs, [schema.USER_ID, schema.ITEM_ID, schema.POS_EMB, schema.NEG_EMB, schema.POSITIVE, schema.NEGATIVE]),
+        schema.FV_PAIR: (pairs, [schema.USER_ID, schema.ITEM_ID, schema.POS_EMB, schema.NEG_EMB, schema.POSITIVE, schema.NEGATIVE, schema.EXPLANATION_SOURCE]),
         schema.FV_USER: (histories, [schema.USER_ID, schema.HISTORY_IDS, schema.RATED_IDS]),
         schema.FV_ITEM: (items, [schema.ITEM_ID, schema.ITEM_TEXT]),
     }  # fmt: skip
@@ -189,8 +191,8 @@ def training_vectors(store, examples: pd.DataFrame, model_version: str | int = 1
         model_version: Which versioned ``FeatureService`` to read.
 
     Returns:
-        ``pos_emb`` and ``neg_emb`` arrays (float32, ``(N, D)`` each) indexed by ``pair_key``, in
-        the order of ``examples``.
+        ``pos_emb`` and ``neg_emb`` arrays (float32, ``(N, D)`` each) and ``explanation_source``
+        (``llm`` | ``distilled``) indexed by ``pair_key``, in the order of ``examples``.
 
     Raises:
         ValueError: when a pair has no embedding at or before its example's timestamp.
@@ -215,6 +217,7 @@ def training_vectors(store, examples: pd.DataFrame, model_version: str | int = 1
         {
             schema.POS_EMB: list(np.stack(got[schema.POS_EMB].to_numpy()).astype(np.float32)),
             schema.NEG_EMB: list(np.stack(got[schema.NEG_EMB].to_numpy()).astype(np.float32)),
+            schema.EXPLANATION_SOURCE: got[schema.EXPLANATION_SOURCE].to_numpy(),
         },
         index=got.index,
     )

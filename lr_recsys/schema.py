@@ -55,6 +55,7 @@ FV_USER = "user_history"  # per user: the latest history_len item ids
 FV_ITEM = "item_profile"  # per item: the text the LLM and the encoders read
 POS_EMB = "pos_emb"
 NEG_EMB = "neg_emb"
+EXPLANATION_SOURCE = "explanation_source"  # "llm" or "distilled" (lr_recsys.distill)
 HISTORY_IDS = "history_item_ids"
 RATED_IDS = "rated_item_ids"  # every item the user has rated: serving skips them as candidates
 FEATURE_SERVICE_PREFIX = "lr_recsys_v"

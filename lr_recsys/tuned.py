@@ -88,11 +88,26 @@ def read_tuned(path: Path | str | None) -> Tuned:
     return out
 
 
+# models without a tuned entry of their own -> the model whose entry they use
+SHARED_ENTRY = {
+    m: "lr-recsys-noexp"
+    for m in (
+        "lr-recsys",
+        "lr-recsys-llm",
+        "lr-recsys-distilled",
+        "lr-recsys-content",
+        "lr-recsys-pos",
+    )
+}
+
+
 def configs_for(
     name: str, task: str, model_cfg: ModelConfig, train_cfg: TrainConfig, tuned: Tuned
 ) -> tuple[ModelConfig, TrainConfig]:
-    """The base configs with the tuned overrides of ``name``/``task`` applied (if any)."""
-    entry = tuned.get(name, {}).get(task)
+    """The base configs with the tuned overrides of ``name``/``task`` applied (if any). LR-Recsys
+    variants without an entry of their own take the twin's (``lr-recsys-noexp``: the same
+    network, so the same optimisation settings), as ``SHARED_ENTRY`` lists."""
+    entry = tuned.get(name, {}).get(task) or tuned.get(SHARED_ENTRY.get(name, ""), {}).get(task)
     if not entry:
         return model_cfg, train_cfg
     return replace(model_cfg, **entry.get("model", {})), replace(

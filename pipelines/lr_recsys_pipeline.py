@@ -1,12 +1,13 @@
 """The LR-Recsys training pipeline: wiring only.
 
-ingest + validate -> explanations (LLM engine) -> AutoEncoder + embeddings -> Feast features
-(apply + materialize) -> DNN + baselines (features through Feast) -> evaluation -> register +
+ingest + validate -> explanations (LLM engine, budgeted pairs) -> AutoEncoder + embeddings ->
+distilled explainer (every other pair) -> Feast features (apply + materialize) -> DNN + baselines (features through Feast) -> evaluation -> register +
 promote.
 """
 
 from kfp import dsl
 
+from components.distill import distill_op
 from components.encode import encode_op
 from components.evaluate import evaluate_op
 from components.explain import explain_op
@@ -24,8 +25,11 @@ PIPELINE_NAME = "lr-recsys-train"
 def lr_recsys_pipeline(
     dataset: str = "ml-100k",
     data_dir: str = "data",
-    max_users: int = 20,
-    max_per_user: int = 10,
+    max_users: int = 0,  # 0: every user (the full dataset)
+    max_per_user: int = 0,  # 0: every rating
+    llm_pairs: int = 1000,  # LLM budget: pairs the LLM explains (-1: all); the rest are distilled
+    budget_seed: int = 0,  # seed of the budget's sample (policy: users, then items, evenly)
+    probe: bool = True,  # residual probe of the explanation embeddings in the distill step
     bigquery_table: str = "",  # project.dataset.table: interactions from BigQuery ([bigquery] extra)
     items_path: str = "",  # item (and user) files for the 'generic' and BigQuery sources
     users_path: str = "",
@@ -38,11 +42,11 @@ def lr_recsys_pipeline(
     backend: str = "llamacpp",
     llm_model: str = "",
     max_tokens: int = 32,
-    serving_candidates: int = 3,
+    serving_candidates: int = 3,  # per user: popular unrated candidates given features
     executor: str = "local",  # "ray": Ray Data actor pool (a KubeRay cluster via $RAY_ADDRESS)
     workers: int = 1,
     cache_path: str = "data/llm_cache.sqlite",
-    models: str = "lr-recsys,lr-recsys-noexp,mf",  # the registered model first, then baselines
+    models: str = "lr-recsys,lr-recsys-noexp,lr-recsys-content,mf",  # registered model first
     task: str = "regression",
     seeds: str = "0,1",
     epochs: int = 100,
@@ -63,14 +67,18 @@ def lr_recsys_pipeline(
     explain = explain_op(
         prepared=ingest.outputs["prepared"], cache_path=cache_path, backend=backend,
         llm_model=llm_model, max_tokens=max_tokens, serving_candidates=serving_candidates,
-        executor=executor, workers=workers,
+        executor=executor, workers=workers, llm_pairs=llm_pairs, budget_seed=budget_seed,
     )  # fmt: skip
     encode = encode_op(
         prepared=ingest.outputs["prepared"], explanations=explain.outputs["explanations"],
         ae_epochs=ae_epochs,
     )  # fmt: skip
+    distill = distill_op(
+        prepared=ingest.outputs["prepared"], explanations=explain.outputs["explanations"],
+        llm_embeddings=encode.outputs["embeddings"], tuned_config=tuned_config, probe=probe,
+    )  # fmt: skip
     features = features_op(
-        prepared=ingest.outputs["prepared"], embeddings=encode.outputs["embeddings"],
+        prepared=ingest.outputs["prepared"], embeddings=distill.outputs["embeddings"],
         feature_repo_dir=feature_repo_dir, online_store=online_store,
         redis_connection=redis_connection, tracking_uri=tracking_uri,
     )  # fmt: skip

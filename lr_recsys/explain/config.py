@@ -43,9 +43,12 @@ class ExplainConfig(BaseModel):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     domain: str = "movie"
     domain_overrides: dict[str, str] = Field(default_factory=dict)  # item_noun, verb_past, ...
-    variant: str = "contrastive"
+    variant: str = "attributes"  # see lr_recsys.explain.prompts.VARIANTS
     cache_path: Path = Path("data/llm_cache.sqlite")
-    max_pairs: int | None = None
+    max_pairs: int | None = None  # the first N pairs in user/time order (a quick look)
+    llm_pairs: int | None = None  # the LLM budget: pairs explained (None: all); see explain.budget
+    budget_policy: Literal["even", "random"] = "even"
+    budget_seed: int = 0
     executor: Literal["local", "ray"] = "local"
     workers: int = 1
     batch_size: int = 8  # requests per durable cache write

@@ -25,8 +25,12 @@ from lr_recsys.explain.generate import Request
 from lr_recsys.explain.normalize import FAILED, RETRIED
 from lr_recsys.explain.prompts import (
     Domain,
+    ItemAttributes,
     Variant,
     answer_prefix,
+    attribute_prompt,
+    attribute_seed,
+    item_attributes,
     pair_prompt,
     profile_prefix,
     profile_prompt,
@@ -127,6 +131,7 @@ class ExplanationEngine:
         decoding: Decoding,
         batch_size: int = 8,
         progress: bool = True,
+        item_attrs: dict[str, ItemAttributes] | None = None,
     ) -> None:
         self.runner = runner
         self.cache = cache
@@ -137,6 +142,7 @@ class ExplanationEngine:
         self.decoding = decoding
         self.batch_size = batch_size
         self.progress = progress
+        self.item_attrs = item_attrs or {}
         self.stats = ExplainStats()
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -144,6 +150,13 @@ class ExplanationEngine:
         return Request(
             cache_key(self.model_id, self.decoding.key(), prompt), kind, prompt, prefix, order
         )
+
+    def _attrs(self, item_id: str) -> ItemAttributes:
+        """Title + categories for the attribute-aware prompt (the item text as title when the
+        catalogue gave none)."""
+        if item_id not in self.item_attrs:
+            self.item_attrs[item_id] = item_attributes(self._text(item_id), "")
+        return self.item_attrs[item_id]
 
     def _text(self, item_id: str) -> str:
         if item_id not in self.item_texts:
@@ -227,12 +240,17 @@ class ExplanationEngine:
         kinds = self._kinds()
         per_pair: list[dict[str, Request]] = []
         for p in pairs:
-            hist = [described(i) for i in p.history]
-            cand = described(p.item_id)
+            hist = [described(i) for i in p.history] if self.variant.style != "attributes" else []
+            cand = described(p.item_id) if self.variant.style != "attributes" else ("", None)
             reqs = {}
             for rank, kind in enumerate(kinds):
-                prompt = pair_prompt(kind, hist, cand, self.domain, self.variant)  # type: ignore[arg-type]
-                prefix = answer_prefix(kind, self.domain, self.variant)  # type: ignore[arg-type]
+                if self.variant.style == "attributes":
+                    h_at, c_at = [self._attrs(i) for i in p.history], self._attrs(p.item_id)
+                    prompt = attribute_prompt(kind, h_at, c_at, self.domain)  # type: ignore[arg-type]
+                    prefix = attribute_seed(kind, h_at, c_at, self.domain)  # type: ignore[arg-type]
+                else:
+                    prompt = pair_prompt(kind, hist, cand, self.domain, self.variant)  # type: ignore[arg-type]
+                    prefix = answer_prefix(kind, self.domain, self.variant)  # type: ignore[arg-type]
                 reqs[kind] = self._request(kind, prompt, prefix, (p.history, p.item_id, rank))
             per_pair.append(reqs)
         records = self._resolve(

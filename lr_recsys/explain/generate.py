@@ -18,6 +18,7 @@ from lr_recsys.explain.normalize import (
     normalize,
     parse_rating,
 )
+from lr_recsys.explain.prompts import min_answer_words
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def _normalise(kind: str, text: str, prefix: str) -> Normalized:
         return Normalized(
             "" if value is None else f"{value:g}", [] if value is not None else ["empty"]
         )
-    return normalize(text, prefix)
+    return normalize(text, prefix, min_words=min_answer_words(prefix))
 
 
 def generate_records(backend: Backend, requests: list[Request], decoding: Decoding) -> list[Record]:

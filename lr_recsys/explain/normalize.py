@@ -34,13 +34,16 @@ class Normalized:
         return EMPTY not in self.flags and OFF_FORMAT not in self.flags
 
 
-def normalize(continuation: str, prefix: str, max_words: int = MAX_WORDS) -> Normalized:
+def normalize(
+    continuation: str, prefix: str, max_words: int = MAX_WORDS, min_words: int = MIN_WORDS
+) -> Normalized:
     """Turn a raw completion (the text generated after ``prefix``) into one clean sentence.
 
     Args:
         continuation: What the model generated after the seeded prefix.
         prefix: The required beginning of the answer.
         max_words: Word cap of the whole sentence (prefix included).
+        min_words: Fewest words the continuation needs (1 after an attribute seed).
     """
     flags: list[str] = []
     text = continuation.replace("\r", "\n").split("\n", 1)[0]
@@ -59,7 +62,7 @@ def normalize(continuation: str, prefix: str, max_words: int = MAX_WORDS) -> Nor
     words = text.split()
     if not words or not re.search(r"[A-Za-z]", text):
         return Normalized(prefix + ".", [EMPTY, *flags])
-    if len(words) < MIN_WORDS:
+    if len(words) < min_words:
         flags.append(OFF_FORMAT)
     budget = max_words - len(prefix.split())
     if len(words) > budget:

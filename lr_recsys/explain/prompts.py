@@ -70,13 +70,22 @@ class Variant:
     name: str
     profiles: bool  # CoT profile augmentation of every item
     negative: bool  # also ask for the negative explanation
-    style: Literal["reason", "aspects", "general", "summary", "alternative", "rating"] = "reason"
+    style: Literal[
+        "reason", "aspects", "general", "summary", "alternative", "rating", "attributes"
+    ] = "reason"
     description: str = ""
 
 
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
+        Variant(
+            "attributes",
+            False,
+            True,
+            "attributes",
+            "positive + negative with attribute-aware answer seeds (default)",
+        ),  # fmt: skip
         Variant("contrastive", True, True, "reason", "LR-Recsys: profiles + positive + negative"),
         Variant("no_profile", False, True, "reason", "without CoT profile augmentation"),
         Variant("positive_only", True, False, "reason", "positive explanation only"),
@@ -220,3 +229,117 @@ def _question(kind: Kind, d: Domain, variant: Variant) -> str:
     if kind == "positive":
         return f"Why did the {c} {d.verb_base} the candidate?\nAnswer: "
     return f"Why did the {c} not {d.verb_base} the candidate?\nAnswer: "
+
+
+# -- attribute-aware prompts (the default variant) ----------------------------------------------
+# Measured on 48 real ml-100k validation pairs with Gemma 3 270M (greedy): a free "because the
+# consumer ..." seed gave 6-33% distinct sentences per side and named the candidate in 9-12% of
+# answers ("was interested in the movie", "did not like it"). Seeding the answer with the
+# attributes it must talk about -- the genre the candidate shares with the history, a history item
+# of that genre, the candidate's title, and for the negative the candidate genre the history has
+# least of -- leaves the model to say what the candidate is ("..., and Rosewood is a drama about
+# ...") and what put the consumer off ("... found Happy Gilmore too silly"): 100% distinct
+# sentences per side, at 190 prompt tokens per pair instead of ~500 with profiles. The seed is
+# built from the catalogue for *this* pair only; the quality report counts attribute mentions in
+# the model-written continuation separately from the seeded part.
+MAX_TITLE_CHARS = 60
+_YEAR = re.compile(r"\s*\((?:\d{4}|\d{4}-\d{4}|\?)\)\s*$")
+_ARTICLE = re.compile(r"^(?P<body>.*), (?P<art>The|A|An|L'|La|Le|Les|Il|Das|Der|Die|El)$")
+
+
+@dataclass(frozen=True)
+class ItemAttributes:
+    """What the attribute-aware prompt says about one item: a short title and its categories."""
+
+    title: str
+    categories: tuple[str, ...] = ()
+
+
+def short_title(title: str) -> str:
+    """Catalogue title -> what a sentence names: sanitised, year dropped, trailing article moved
+    to the front ("Usual Suspects, The (1995)" -> "The Usual Suspects"), at most 60 chars."""
+    t = _YEAR.sub("", sanitize(title, 200)).strip()
+    m = _ARTICLE.match(t)
+    if m:
+        art = m.group("art")
+        t = f"{art}{'' if art.endswith(chr(39)) else ' '}{m.group('body')}"
+    t = t.rstrip(" .")  # a trailing period would end the seeded sentence
+    return sanitize(t or title, MAX_TITLE_CHARS)
+
+
+def item_attributes(title: str, categories: str) -> ItemAttributes:
+    """From the catalogue's ``title`` and ``"A|B"`` categories."""
+    cats = tuple(
+        dict.fromkeys(sanitize(c, 40) for c in str(categories or "").split("|") if c.strip())
+    )
+    return ItemAttributes(short_title(title), tuple(c for c in cats if c))
+
+
+def seed_attributes(
+    history: Sequence[ItemAttributes], candidate: ItemAttributes
+) -> tuple[str | None, ItemAttributes | None, str | None]:
+    """(liked category, history item of it, disliked category) for one pair: the candidate
+    category the history has most of (ties: the candidate's own order; None when the history
+    shares none) and the most recent history item with it (else the most recent one); the
+    candidate category the history has least of."""
+    counts: dict[str, int] = {}
+    for h in history:
+        for c in h.categories:
+            counts[c] = counts.get(c, 0) + 1
+    cats = candidate.categories
+    liked = max(cats, key=lambda c: counts.get(c, 0)) if cats else None
+    if liked is not None and not counts.get(liked):
+        liked = None  # no history item shares a category: the seed must not claim one
+    disliked = min(cats, key=lambda c: counts.get(c, 0)) if cats else None
+    example = next((h for h in reversed(history) if liked in h.categories), None) if liked else None
+    if example is None and history:
+        example = history[-1]
+    return liked, example, disliked
+
+
+def _described(a: ItemAttributes) -> str:
+    return f"{a.title} ({', '.join(a.categories)})" if a.categories else a.title
+
+
+def attribute_seed(
+    kind: Kind, history: Sequence[ItemAttributes], candidate: ItemAttributes, d: Domain
+) -> str:
+    """The full answer prefix of a positive/negative attribute-aware answer."""
+    liked, example, disliked = seed_attributes(history, candidate)
+    noun, title = d.item_noun, candidate.title
+    if kind == "positive":
+        what = f"{liked.lower()} {noun}s" if liked else f"{noun}s"
+        like = f" like {example.title}" if example is not None else ""
+        return f"{positive_prefix(d)} likes {what}{like}, and {title} is"
+    what = f" {disliked.lower()} {noun}s" if disliked else f" {noun}s like this"
+    return f"{negative_prefix(d)} does not usually {d.verb_base}{what} and found {title} too"
+
+
+# an attribute seed ends in an open complement ("..., and Fargo is" / "... found Fargo too"): one
+# word ("violent") completes it, where a free seed needs at least two to say anything
+OPEN_COMPLEMENTS = (" is", " too")
+
+
+def min_answer_words(prefix: str, default: int = 2) -> int:
+    """Fewest generated words that make an answer after ``prefix``."""
+    return 1 if prefix.endswith(OPEN_COMPLEMENTS) else default
+
+
+def attribute_prompt(
+    kind: Kind, history: Sequence[ItemAttributes], candidate: ItemAttributes, d: Domain
+) -> str:
+    """Short completion prompt: the history and candidate with their categories, the question,
+    then the attribute-aware seed. Item text is sanitised (no control characters, no markup) and
+    no delimiter tags are used, so none can leak into answers."""
+    noun, c = d.item_noun, d.consumer
+    hist = "; ".join(_described(h) for h in history) or "nothing yet"
+    question = (
+        f"Why would the {c} {d.verb_base} the candidate?"
+        if kind == "positive"
+        else f"Why would the {c} not {d.verb_base} the candidate?"
+    )
+    return (
+        f"{noun.capitalize()}s a {c} {d.verb_past} recently: {hist}.\n"
+        f"Candidate {noun}: {_described(candidate)}.\n{question}\n"
+        + attribute_seed(kind, history, candidate, d)
+    )

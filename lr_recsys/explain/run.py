@@ -12,6 +12,7 @@ import pandas as pd
 from lr_recsys import schema
 from lr_recsys.data import Prepared, load_prepared
 from lr_recsys.explain.backends import Decoding
+from lr_recsys.explain.budget import select_budget
 from lr_recsys.explain.cache import GenerationCache
 from lr_recsys.explain.config import ExplainConfig
 from lr_recsys.explain.engine import (
@@ -21,7 +22,7 @@ from lr_recsys.explain.engine import (
     model_id_for,
     pairs_from_examples,
 )
-from lr_recsys.explain.prompts import get_domain, get_variant
+from lr_recsys.explain.prompts import get_domain, get_variant, item_attributes
 from lr_recsys.explain.runners import LocalRunner, RayRunner
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,12 @@ def build_engine(
                 "executor 'local' runs one worker; use --executor ray for %d workers", cfg.workers
             )
         runner = LocalRunner(cfg.llm)
-    texts = dict(zip(prepared.items[schema.ITEM_ID], prepared.items[schema.ITEM_TEXT], strict=True))
+    items = prepared.items
+    texts = dict(zip(items[schema.ITEM_ID], items[schema.ITEM_TEXT], strict=True))
+    attrs = {
+        i: item_attributes(t, c)
+        for i, t, c in zip(items[schema.ITEM_ID], items[schema.TITLE], items[schema.CATEGORIES], strict=True)
+    }  # fmt: skip
     return ExplanationEngine(
         runner,
         cache,
@@ -61,13 +67,15 @@ def build_engine(
         decoding_for(cfg),
         cfg.batch_size,
         cfg.progress,
+        attrs,
     )
 
 
 def explain_dataset(
     cfg: ExplainConfig, prepared: Prepared | None = None, extra_pairs: Sequence[Pair] = ()
 ) -> tuple[pd.DataFrame, ExplainStats]:
-    """Explain the first ``cfg.max_pairs`` pairs (in user/time order) of the dataset and write the
+    """Explain the first ``cfg.max_pairs`` pairs (in user/time order) of the dataset, or the
+    ``cfg.llm_pairs`` the budget policy selects (``lr_recsys.explain.budget``), and write the
     table to ``cfg.out``; returns it with the run's statistics. ``extra_pairs`` (e.g. serving
     candidates) are explained in the same run."""
     prepared = prepared if prepared is not None else load_prepared(cfg.data)
@@ -76,6 +84,7 @@ def explain_dataset(
         if cfg.max_pairs < 1:
             raise ValueError(f"max_pairs must be at least 1, got {cfg.max_pairs}")
         examples = examples.head(cfg.max_pairs)
+    examples = select_budget(examples, cfg.llm_pairs, cfg.budget_seed, cfg.budget_policy)
     pairs = pairs_from_examples(examples) + list(extra_pairs)
     cache = GenerationCache(cfg.cache_path)
     engine = build_engine(cfg, prepared, cache)

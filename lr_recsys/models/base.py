@@ -21,7 +21,10 @@ from lr_recsys import schema
 from lr_recsys.config import ModelConfig
 
 Batch = dict[str, torch.Tensor]
-ExplanationSource = Literal["ae", "minilm"] | None
+#: the explanation vectors a model reads: AutoEncoder embeddings ("ae"); the same restricted to
+#: one origin, the LLM ("ae-llm") or the distilled explainer ("ae-distilled", ``lr_recsys.distill``);
+#: raw MiniLM vectors ("minilm"); None: no explanation vectors
+ExplanationSource = Literal["ae", "ae-llm", "ae-distilled", "minilm"] | None
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class ModelInputs:
     n_items: int
     context_sizes: tuple[int, ...]
     explanation_dim: int = 8
+    item_text_dim: int = 0  # width of the item text vectors (384, MiniLM); 0: the model reads none
 
 
 class RecModel(nn.Module, ABC):
@@ -39,6 +43,8 @@ class RecModel(nn.Module, ABC):
 
     #: which explanation vectors the model consumes (None: it uses no explanation text)
     explanation_source: ExplanationSource = None
+    #: whether the model reads item text vectors (then it has ``set_item_vectors``)
+    uses_item_vectors: bool = False
 
     def __init__(self, inputs: ModelInputs, cfg: ModelConfig) -> None:
         super().__init__()

@@ -29,7 +29,9 @@ class Explanation(BaseModel):
 
     positive: str | None
     negative: str | None
-    source: Literal["precomputed", "fallback"]  # fallback: no explanation was precomputed
+    # llm: the LLM explained this pair (texts set); distilled: the distilled explainer's vectors
+    # (no text was generated for this pair, texts null); fallback: no features were found
+    source: Literal["llm", "distilled", "fallback"]
 
 
 class Attention(BaseModel):

@@ -46,7 +46,13 @@ from lr_recsys.serve.bundle import ServingBundle
 USER_FEATURES = [f"{schema.FV_USER}:{schema.HISTORY_IDS}", f"{schema.FV_USER}:{schema.RATED_IDS}"]
 PAIR_FEATURES = [
     f"{schema.FV_PAIR}:{name}"
-    for name in (schema.POS_EMB, schema.NEG_EMB, schema.POSITIVE, schema.NEGATIVE)
+    for name in (
+        schema.POS_EMB,
+        schema.NEG_EMB,
+        schema.POSITIVE,
+        schema.NEGATIVE,
+        schema.EXPLANATION_SOURCE,
+    )
 ]
 TOKENS = ("pos", "neg", "user", "item", "seq", "context")  # LR-Recsys input token order
 
@@ -240,7 +246,7 @@ class Ranker:
             expl = Explanation(
                 positive=pairs[schema.POSITIVE][j] if have else None,
                 negative=pairs[schema.NEGATIVE][j] if have else None,
-                source="precomputed" if have else "fallback",
+                source=(pairs[schema.EXPLANATION_SOURCE][j] or "llm") if have else "fallback",
             )
         return RankedItem(
             item_id=item_id, title=b.titles.get(item_id, ""), score=float(score),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -73,27 +74,34 @@ SERVING_PAIRS = "serving_pairs.parquet"  # written next to the explanation table
 
 
 def explain(prepared_dir: Path, out_path: Path, cache_path: Path, llm: dict[str, Any] | None = None,
-            variant: str = "contrastive", max_flagged: float = 0.2,
-            serving_candidates: int = 0, executor: str = "local", workers: int = 1) -> dict[str, Any]:  # fmt: skip
-    """Generate (or fetch from the cache) explanations for every prepared pair and for each
-    user's top ``serving_candidates`` unrated candidates against their latest history (so that
-    serving never waits for the LLM), then gate them. ``executor="ray"`` runs the engine as a
-    Ray Data actor pool of ``workers`` (joins the cluster in ``$RAY_ADDRESS`` when set)."""
+            variant: str = "attributes", max_flagged: float = 0.2,
+            serving_candidates: int = 0, executor: str = "local", workers: int = 1,
+            llm_pairs: int | None = None, budget_seed: int = 0,
+            budget_policy: str = "even") -> dict[str, Any]:  # fmt: skip
+    """Generate (or fetch from the cache) explanations for the ``llm_pairs`` prepared pairs the
+    budget policy selects (all when None), then gate them and measure their quality. Each user's
+    top ``serving_candidates`` unrated candidates against their latest history are listed next
+    to the table (``serving_pairs.parquet``); the distill step gives them their vectors.
+    ``executor="ray"`` runs the engine as a Ray Data actor pool of ``workers`` (joins the cluster
+    in ``$RAY_ADDRESS`` when set)."""
     from lr_recsys.candidates import serving_pairs
     from lr_recsys.explain.config import ExplainConfig, LLMConfig
     from lr_recsys.explain.prompts import get_domain, negative_prefix, positive_prefix
+    from lr_recsys.explain.quality import text_quality
     from lr_recsys.explain.run import explain_dataset
 
     prepared = Prepared.load(prepared_dir)
     cfg = ExplainConfig(
         data=prepared.config, llm=LLMConfig(**(llm or {})), variant=variant,
         cache_path=cache_path, out=out_path, progress=False, executor=executor, workers=workers,
+        llm_pairs=llm_pairs, budget_seed=budget_seed, budget_policy=budget_policy,
     )  # fmt: skip
     serving = serving_pairs(prepared, serving_candidates)
-    table, stats = explain_dataset(cfg, prepared, extra_pairs=[p for p, _ in serving])
+    table, stats = explain_dataset(cfg, prepared)
     pd.DataFrame(
         {schema.PAIR_KEY: [p.pair_key for p, _ in serving], schema.USER_ID: [p.user_id for p, _ in serving],
-         schema.ITEM_ID: [p.item_id for p, _ in serving], schema.TIMESTAMP: [t for _, t in serving]}
+         schema.ITEM_ID: [p.item_id for p, _ in serving], schema.HISTORY: [_padded(p.history, prepared.config.history_len) for p, _ in serving],
+         schema.TIMESTAMP: [t for _, t in serving]}
     ).to_parquet(Path(out_path).parent / SERVING_PAIRS, index=False)  # fmt: skip
     movie = get_domain(cfg.domain)
     gate(
@@ -106,4 +114,16 @@ def explain(prepared_dir: Path, out_path: Path, cache_path: Path, llm: dict[str,
         raise ValueError(
             f"explanations: {flagged:.1%} of pairs flagged, above the {max_flagged:.0%} limit"
         )
-    return {**stats.summary(), "flagged_fraction": flagged}
+    quality = text_quality(table, prepared, variant=variant, domain=cfg.domain)
+    (Path(out_path).parent / QUALITY).write_text(json.dumps(quality, indent=2, default=str))
+    flat = {f"{side}_{k}": v for side in (schema.POSITIVE, schema.NEGATIVE)
+            for k, v in quality.get(side, {}).items() if isinstance(v, int | float)}  # fmt: skip
+    return {**stats.summary(), "flagged_fraction": flagged, "llm_pairs": len(table),
+            "all_pairs": len(prepared.examples), **flat}  # fmt: skip
+
+
+QUALITY = "quality.json"  # the explanation-quality report, next to the table
+
+
+def _padded(history: tuple[str, ...], length: int) -> list[str]:
+    return [schema.PAD_ITEM] * (length - len(history)) + list(history)

@@ -13,7 +13,6 @@ import pandas as pd
 from lr_recsys import schema
 from lr_recsys.config import AEConfig
 from lr_recsys.data import Prepared
-from lr_recsys.steps.data import SERVING_PAIRS
 from lr_recsys.validate import gate, suites
 
 EMBEDDINGS = "embeddings.parquet"
@@ -24,45 +23,52 @@ def encode(
     prepared_dir: Path, explanations_path: Path, encoder_dir: Path, embeddings_dir: Path,
     ae_epochs: int = 100,
 ) -> dict[str, Any]:  # fmt: skip
-    """Fit the AutoEncoder on the training split's explanations (positive and negative), embed
-    every pair (rated examples and serving candidates), standardise with training-split
-    statistics, gate the embeddings and write ``encoder_dir`` (AE + ``standardise.json``) and
-    ``embeddings_dir/embeddings.parquet``."""
-    from lr_recsys.encoder import ExplanationEncoder
-    from lr_recsys.explain.table import attach_explanations, load_explanations
-    from lr_recsys.train.experiment import standardiser
+    """Fit the AutoEncoder on the training split's LLM explanations (positive and negative),
+    embed every LLM-explained pair, standardise with training-split statistics, gate the
+    embeddings and write ``encoder_dir`` (AE + ``standardise.json``) and
+    ``embeddings_dir/embeddings.parquet`` (LLM pairs only; the distill step adds the rest)."""
+    from lr_recsys.explain.table import load_explanations
+    from lr_recsys.train.experiment import _fit_ae_vectors
 
     prepared = Prepared.load(prepared_dir)
     table = load_explanations(explanations_path)
-    ex = attach_explanations(prepared.examples, table)
-    train = ex[ex[schema.SPLIT] == schema.SPLIT_TRAIN]
-    encoder, ae_metrics = ExplanationEncoder.fit(
-        train[schema.POSITIVE].tolist() + train[schema.NEGATIVE].tolist(),
-        AEConfig(epochs=ae_epochs, progress=False),
+    frames = {s: prepared.split(s) for s in schema.SPLITS}
+    encoder, ae_metrics, vectors, (mean, std) = _fit_ae_vectors(
+        frames, table, AEConfig(epochs=ae_epochs, progress=False)
     )
-    serving_path = Path(explanations_path).parent / SERVING_PAIRS
-    if serving_path.exists():  # serving candidates: valid from just after the user's last rating
-        serving = pd.read_parquet(serving_path).merge(table, on=schema.PAIR_KEY, how="inner")
-        ex = pd.concat([ex, serving], ignore_index=True)
-    pos = encoder.encode(ex[schema.POSITIVE].tolist())  # (N, 8)
-    neg = encoder.encode(ex[schema.NEGATIVE].tolist())
+    ex = prepared.examples[prepared.examples[schema.PAIR_KEY].isin(vectors.index)]
+    ex = ex.drop_duplicates(schema.PAIR_KEY).merge(table, on=schema.PAIR_KEY, how="left")
+    rows = vectors.loc[ex[schema.PAIR_KEY].to_numpy()]
+    pos = np.stack(rows[schema.POS_EMB].to_numpy())
+    neg = np.stack(rows[schema.NEG_EMB].to_numpy())
     is_train = (ex[schema.SPLIT] == schema.SPLIT_TRAIN).to_numpy()
-    mean, std = standardiser(pos[is_train], neg[is_train])
-    pos, neg = ((pos - mean) / std).astype(np.float32), ((neg - mean) / std).astype(np.float32)
     train_vectors = np.concatenate([pos[is_train], neg[is_train]])
     gate("embeddings", suites.embedding_frame(train_vectors), suites.embeddings(pos.shape[1]))
     encoder_dir, embeddings_dir = Path(encoder_dir), Path(embeddings_dir)
     encoder.save(encoder_dir)
     (encoder_dir / STANDARDISE).write_text(json.dumps({"mean": mean.tolist(), "std": std.tolist()}))
     embeddings_dir.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({
-        schema.PAIR_KEY: ex[schema.PAIR_KEY], schema.USER_ID: ex[schema.USER_ID].astype(str),
-        schema.ITEM_ID: ex[schema.ITEM_ID].astype(str),
-        schema.EVENT_TIMESTAMP: pd.to_datetime(ex[schema.TIMESTAMP], unit="s", utc=True),
-        schema.POS_EMB: list(pos), schema.NEG_EMB: list(neg),
-        schema.POSITIVE: ex[schema.POSITIVE], schema.NEGATIVE: ex[schema.NEGATIVE],
-    }).to_parquet(embeddings_dir / EMBEDDINGS, index=False)  # fmt: skip
-    return {"pairs": len(ex), "dim": int(pos.shape[1]), **ae_metrics}
+    pair_frame(ex, pos, neg, ex[schema.POSITIVE], ex[schema.NEGATIVE], LLM_SOURCE).to_parquet(
+        embeddings_dir / EMBEDDINGS, index=False
+    )
+    return {"llm_pairs": len(ex), "dim": int(pos.shape[1]), **ae_metrics}
+
+
+LLM_SOURCE = "llm"
+
+
+def pair_frame(ex: pd.DataFrame, pos: np.ndarray, neg: np.ndarray, positive, negative,
+               source) -> pd.DataFrame:  # fmt: skip
+    """The pair feature table the feature store reads (one row per example / serving pair)."""
+    return pd.DataFrame({
+        schema.PAIR_KEY: ex[schema.PAIR_KEY].to_numpy(), schema.USER_ID: ex[schema.USER_ID].astype(str).to_numpy(),
+        schema.ITEM_ID: ex[schema.ITEM_ID].astype(str).to_numpy(),
+        schema.EVENT_TIMESTAMP: pd.to_datetime(ex[schema.TIMESTAMP].to_numpy(), unit="s", utc=True),
+        schema.HISTORY: list(ex[schema.HISTORY]),
+        schema.POS_EMB: list(np.asarray(pos, dtype=np.float32)), schema.NEG_EMB: list(np.asarray(neg, dtype=np.float32)),
+        schema.POSITIVE: list(positive), schema.NEGATIVE: list(negative),
+        schema.EXPLANATION_SOURCE: source if isinstance(source, str) else list(source),
+    })  # fmt: skip
 
 
 def register_features(

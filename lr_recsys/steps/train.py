@@ -29,27 +29,37 @@ REPORT = "report.html"
 
 
 def _experiment_data(prepared: Prepared, models: list[str], store: dict[str, Any] | None):
-    from lr_recsys.models import explanation_source
-    from lr_recsys.train.experiment import build_experiment_data, build_from_vectors
+    """Tensors for ``models``: explanation vectors (LLM or distilled, with their source) read
+    through the feature store, item-text vectors when a content control is trained."""
+    from lr_recsys.models import explanation_source, model_spec
+    from lr_recsys.train.experiment import (
+        attach_item_vectors,
+        build_experiment_data,
+        build_from_vectors,
+    )
 
     sources = {explanation_source(m) for m in models}
-    if sources <= {None}:
-        return build_experiment_data(prepared, {None})
     if sources - {None, "ae"}:
         raise ValueError(
             f"the pipeline serves AutoEncoder explanation features only; models {models} need "
-            f"{sorted(s for s in sources if s)} (use `lr-recsys compare` for MiniLM variants)"
+            f"{sorted(s for s in sources if s)} (use `lr-recsys compare` for the other variants)"
         )
-    if store is None:
+    if sources <= {None}:
+        data = build_experiment_data(prepared, {None})
+    elif store is None:
         raise ValueError(
             f"models {models} need explanation features but no feature store was given"
         )
-    from lr_recsys.feature_store import open_store, store_config, training_vectors
+    else:
+        from lr_recsys.feature_store import open_store, store_config, training_vectors
 
-    vectors = training_vectors(
-        open_store(store_config(store)), prepared.examples, int(store.get("model_version", 1))
-    )  # KFP metadata may hold 1.0
-    return build_from_vectors(prepared, "ae", vectors)
+        vectors = training_vectors(
+            open_store(store_config(store)), prepared.examples, int(store.get("model_version", 1))
+        )  # KFP metadata may hold 1.0
+        data = build_from_vectors(prepared, "ae", vectors)
+    if any(model_spec(m)[1].get("explanations") == "content" for m in models):
+        attach_item_vectors(data)  # the content control reads the catalogue's text vectors
+    return data
 
 
 def train_evaluate(
@@ -120,6 +130,7 @@ def train_evaluate(
         "per_seed": per_seed, "mean": {k: float(np.mean(v)) for k, v in per_seed.items()},
         "test_pair_keys": ex[schema.PAIR_KEY].tolist(), "best_seed": best.seed,
         "configs": configs,  # the effective hyperparameters of every model (tuned or default)
+        "explanation_sources": {k: v.value_counts().to_dict() for k, v in data.explanation_sources.items()},
     }  # fmt: skip
     (out_dir / SUMMARY).write_text(json.dumps(summary))
     return {k: v for k, v in summary.items() if k != "test_pair_keys"}

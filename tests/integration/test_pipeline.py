@@ -3,6 +3,7 @@ through kfp.local.SubprocessRunner on a tiny real ml-100k sample with the real G
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +28,7 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
 
     tracking = f"sqlite:///{tmp_path}/mlflow.db"
     params = {
-        "data_dir": str(real_data_dir()), "max_users": 2, "max_per_user": 3,
+        "data_dir": str(real_data_dir()), "max_users": 3, "max_per_user": 6, "llm_pairs": 10,
         "cache_path": str(tmp_path / "cache.sqlite"), "seeds": "0", "epochs": 2, "ae_epochs": 2,
         "tracking_uri": tracking, "feature_repo_dir": str(tmp_path / "repo"),
         "online_store": "redis", "redis_connection": redis_url,
@@ -38,6 +39,7 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
         "ingest-op",
         "explain-op",
         "encode-op",
+        "distill-op",
         "features-op",
         "train-op",
         "evaluate-op",
@@ -48,7 +50,9 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
     assert (run_dir / "train-op" / "model" / "weights.safetensors").exists()
     # the model was trained on Feast's features next to its baselines, and evaluated
     results = pd.read_csv(run_dir / "evaluate-op" / "evaluation" / "results.csv")
-    assert list(results["model"]) == ["lr-recsys", "lr-recsys-noexp", "mf", "bias"]
+    assert list(results["model"]) == [
+        "lr-recsys", "lr-recsys-noexp", "lr-recsys-content", "mf", "bias"
+    ]  # fmt: skip
     # each model's relative difference to the bias floor; the floor's own is zero
     assert results.loc[results["model"] == "bias", "rmse_vs_bias_pct"].item() == 0.0
     assert "% vs bias)" in (run_dir / "evaluate-op" / "report").read_text()
@@ -69,23 +73,49 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
         repo_dir=tmp_path / "repo", online="redis", redis_connection=redis_url
     )
     assert not (tmp_path / "repo" / "online.db").exists()  # nothing went to SQLite
-    last = Prepared.load(run_dir / "ingest-op" / "prepared").examples.iloc[-1]
-    keys = {schema.USER_ID: last[schema.USER_ID], schema.ITEM_ID: last[schema.ITEM_ID]}
+    examples = Prepared.load(run_dir / "ingest-op" / "prepared").examples
+    last = examples.iloc[-1]
     services = {fs.name for fs in open_store(redis_store).list_feature_services()}
     assert services == {"lr_recsys_v1"}
-    row = online(open_store(redis_store), [keys]).iloc[0]
-    assert len(row[schema.POS_EMB]) == 8 and len(row[schema.NEG_EMB]) == 8
-    assert row[schema.POSITIVE].startswith("The consumer watched this movie because")
+    # the LLM budget: 10 of the 18 pairs were explained by the LLM, the rest distilled; both kinds
+    # are in the online store with their source, texts only where the LLM wrote them
+    explained = pd.read_parquet(run_dir / "explain-op" / "explanations" / "explanations.parquet")
+    assert len(explained) == 10 and len(examples) == 18
+    store = open_store(redis_store)
+    rows = online(store, examples[[schema.USER_ID, schema.ITEM_ID]].to_dict("records"))
+    llm = rows[schema.EXPLANATION_SOURCE] == "llm"
+    assert llm.sum() == 10 and (rows.loc[~llm, schema.EXPLANATION_SOURCE] == "distilled").all()
+    assert (
+        rows.loc[llm, schema.POSITIVE]
+        .str.startswith("The consumer watched this movie because")
+        .all()
+    )
+    assert (
+        rows.loc[~llm, schema.POSITIVE].isna().all()
+        and rows.loc[~llm, schema.NEGATIVE].isna().all()
+    )
+    assert all(len(v) == 8 for v in rows[schema.POS_EMB]) and all(
+        len(v) == 8 for v in rows[schema.NEG_EMB]
+    )
+    keys = {schema.USER_ID: last[schema.USER_ID], schema.ITEM_ID: last[schema.ITEM_ID]}
+    row = online(store, [keys]).iloc[0]
     assert row[schema.HISTORY_IDS][-1] == last[schema.ITEM_ID]  # the latest history ends with it
-    # serving candidates (top-3 popular unrated items per user) have precomputed explanations too
+    # training read the same mix through Feast's historical retrieval
+    summary = json.loads((run_dir / "train-op" / "model" / "summary.json").read_text())
+    seen = {k: v.get("llm", 0) for k, v in summary["explanation_sources"].items()}
+    assert sum(seen.values()) == 10
+    # the distill step's report: fidelity on held-out LLM pairs and the probe (too few pairs here)
+    distilled = json.loads((run_dir / "distill-op" / "distiller" / "distill.json").read_text())
+    assert distilled["llm_pairs"] == 10 and distilled["distilled_pairs"] == 18 - 10 + 9
+    # serving candidates (top-3 popular unrated items per user) are distilled too
     serving = pd.read_parquet(run_dir / "explain-op" / "explanations" / "serving_pairs.parquet")
-    assert len(serving) == 3 * 2 and not set(serving[schema.ITEM_ID]) & set(
+    assert len(serving) == 3 * 3 and not set(serving[schema.ITEM_ID]) & set(
         rated_by(run_dir, serving)
     )
     cand = serving.iloc[0]
     keys = {schema.USER_ID: cand[schema.USER_ID], schema.ITEM_ID: cand[schema.ITEM_ID]}
-    cand_row = online(open_store(redis_store), [keys]).iloc[0]
-    assert cand_row[schema.NEGATIVE].startswith("The consumer did not watch this movie because")
+    cand_row = online(store, [keys]).iloc[0]
+    assert cand_row[schema.EXPLANATION_SOURCE] == "distilled" and cand_row[schema.NEGATIVE] is None
 
 
 def rated_by(run_dir, serving):

@@ -17,7 +17,8 @@ from tests.conftest import free_port, real_data_dir
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    """Run the pipeline on 3 users x 4 ratings (+3 serving candidates each), then serve it."""
+    """Run the pipeline on 3 users x 4 ratings (+3 serving candidates each, distilled), then
+    serve it."""
     from lr_recsys.serve import local
     from lr_recsys.serve.ranker import ServeConfig
     from serving.app import build_app
@@ -83,12 +84,12 @@ def test_rank_with_generated_candidates_returns_explanations_and_attention(deplo
     assert items and not {i["item_id"] for i in items} & rated  # generator skips rated items
     scores = [i["score"] for i in items]
     assert scores == sorted(scores, reverse=True)  # ranked by the model
-    # the pipeline precomputed explanations for the user's top-3 candidates: they are served
-    precomputed = {i["item_id"]: i for i in items if i["explanation"]["source"] == "precomputed"}
-    assert set(precomputed) == set(serving.loc[serving[schema.USER_ID] == user, schema.ITEM_ID])
-    for item in precomputed.values():
-        assert item["explanation"]["positive"].startswith("The consumer watched this movie because")
-        assert item["explanation"]["negative"].startswith("The consumer did not watch this movie")
+    # the pipeline distilled explanation vectors for the user's top-3 candidates: they are served
+    # with source "distilled" and no text (no text was generated for these pairs)
+    distilled = {i["item_id"]: i for i in items if i["explanation"]["source"] == "distilled"}
+    assert set(distilled) == set(serving.loc[serving[schema.USER_ID] == user, schema.ITEM_ID])
+    for item in distilled.values():
+        assert item["explanation"]["positive"] is None and item["explanation"]["negative"] is None
     # every other candidate went through the documented fallback, counted
     assert body["fallbacks"] == len(items) - 3
     for item in items:
@@ -110,7 +111,11 @@ def test_rank_given_candidates_ranks_them_and_can_omit_texts(deployed, sample):
     ).json()
     assert body["candidates"] == "request" and len(body["items"]) == 2
     assert all(i["explanation"] is None and i["attention"] for i in body["items"])
-    assert body["fallbacks"] == 0  # every pair has a precomputed or training explanation
+    assert body["fallbacks"] == 0  # every pair has an LLM or a distilled explanation
+    sources = {i["item_id"]: i["explanation"] for i in _rank(
+        deployed["client"], user_id=user, candidate_item_ids=cands, k=len(cands)).json()["items"]}  # fmt: skip
+    assert sources[rated_item]["source"] == "llm"  # a rated pair the LLM explained: its text
+    assert sources[rated_item]["positive"].startswith("The consumer watched this movie because")
 
 
 def test_unknown_user_gets_a_flagged_cold_start_answer(deployed, sample):

@@ -8,6 +8,7 @@ import torch
 
 from lr_recsys import schema
 from lr_recsys.config import AEConfig, ModelConfig, TrainConfig
+from lr_recsys.encoder.items import ITEM_TEXT_DIM
 from lr_recsys.models import (
     LRRecsys,
     build_model,
@@ -22,11 +23,20 @@ ONE_EPOCH = TrainConfig(epochs=1, progress=False)
 
 @pytest.fixture(scope="module")
 def all_sources(planted):
-    """Planted data encoded for every explanation source, MiniLM included."""
+    """Planted data encoded for every explanation source, MiniLM included, with random item-text
+    vectors for the content control."""
     data, table = planted
-    return build_experiment_data(
+    data = build_experiment_data(
         data.prepared, {None, "ae", "minilm"}, table, AEConfig(epochs=2, progress=False)
     )
+    # the LLM-only / distilled-only ablations smoke-train on the AE vectors: same architecture
+    # and width (building them for real fits the distilled explainer, not a model smoke test)
+    for source in ("ae-llm", "ae-distilled"):
+        data.splits[source] = data.splits["ae"]
+    vectors = np.random.default_rng(0).standard_normal((data.space.n_items, ITEM_TEXT_DIM))
+    vectors[0] = 0.0  # padding / unknown item
+    data.item_vectors = vectors.astype(np.float32)
+    return data
 
 
 @pytest.mark.parametrize("name", model_names())

@@ -42,7 +42,7 @@ def test_required_prefixes_per_domain():
 
 
 def test_every_paper_variant_is_selectable():
-    expected = {"contrastive", "no_profile", "positive_only", "aspect_terms", "general",
+    expected = {"attributes", "contrastive", "no_profile", "positive_only", "aspect_terms", "general",
                 "history_summary", "alternative", "direct_rating"}  # fmt: skip
     assert set(VARIANTS) == expected
     assert get_variant("no_profile").profiles is False
