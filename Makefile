@@ -24,10 +24,16 @@ $(STAMP): pyproject.toml
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# the main job: the KFP pipeline, run locally (ingest+validate -> LLM explanations -> train +
-# evaluate -> register + promote) on a real ml-100k sample with the embedded defaults
+# the main job: the KFP pipeline, run locally on the full ml-100k with the embedded defaults
+# (ingest+validate -> LLM explanations for the budgeted pairs -> AutoEncoder -> distilled
+# explainer for every other pair -> Feast -> train + evaluate with the tuned settings -> register
+# + promote)
+RUN_LLM_PAIRS ?= 1000
+RUN_PIPELINE_SEEDS ?= 0
 run: setup
-	$(BIN)/lr-recsys pipeline run --local --pipeline-root runs/pipeline
+	$(BIN)/lr-recsys pipeline run --local --pipeline-root runs/pipeline \
+		--param llm_pairs=$(RUN_LLM_PAIRS) --param seeds=$(RUN_PIPELINE_SEEDS) \
+		--param tuned_config=configs/tuned/ml-100k.toml
 
 # the ranking API (Ray Serve, loopback) over the main job's champion and online features
 serve: setup

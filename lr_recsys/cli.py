@@ -103,6 +103,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         cli["train_fractions"] = args.train_fractions
     if args.workers:
         cli["workers"] = args.workers
+    if getattr(args, "llm_pairs", None) is not None:
+        cli["llm_pairs"] = args.llm_pairs
     train: dict[str, Any] = {}
     if args.epochs is not None:
         train["epochs"] = args.epochs
@@ -239,6 +241,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         cli["progress"] = False
     cfg = ExplainConfig(**load_settings(args.config, cli))  # file < environment < flags
     table, stats = explain_dataset(cfg)
+    if args.quality or args.probe:
+        _print_quality(cfg, table, args)
     summary = stats.summary()
     print(json.dumps({**summary, "by_stage": stats.by_stage, "out": str(cfg.out)}, indent=2))
     example = table.iloc[0]
@@ -246,6 +250,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
         f"e.g. {example[schema.PAIR_KEY]}:\n  + {example[schema.POSITIVE]}\n  - {example[schema.NEGATIVE]}"
     )
     return 0
+
+
+def _print_quality(cfg, table, args: argparse.Namespace) -> None:
+    """The quality report of a freshly written table (+ the residual probe with ``--probe``:
+    AutoEncoder on the table's training-split pairs, the twin with ``--tuned-config``)."""
+    from lr_recsys.config import AEConfig, ModelConfig, TrainConfig
+    from lr_recsys.data import load_prepared
+    from lr_recsys.explain.quality import format_quality, quality_report
+    from lr_recsys.train.experiment import _fit_ae_vectors
+    from lr_recsys.tuned import configs_for, read_tuned
+
+    prepared = load_prepared(cfg.data)
+    vectors, kw = None, {}
+    if args.probe:
+        frames = {s: prepared.split(s) for s in schema.SPLITS}
+        _, _, vectors, _ = _fit_ae_vectors(frames, table, AEConfig(progress=False))
+        m, t = configs_for("lr-recsys-noexp", schema.REGRESSION, ModelConfig(),
+                           TrainConfig(progress=False), read_tuned(args.tuned_config))  # fmt: skip
+        kw = {"model_cfg": m, "train_cfg": t}
+    report = quality_report(table, prepared, vectors, cfg.variant, cfg.domain, **kw)
+    path = Path(cfg.out).with_suffix(".quality.json")
+    path.write_text(json.dumps(report, indent=2, default=str))
+    print(format_quality(report))
+    print(f"wrote {path}")
 
 
 def _pipeline_params(pairs: list[str]) -> dict[str, Any]:
@@ -383,6 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--train-fractions", type=_floats, help="learning curve, e.g. 0.12,0.25,0.5,1 (+ PNG plot)"
     )
     p.add_argument("--workers", type=int, help="parallel training runs (Ray, one CPU each)")
+    p.add_argument(
+        "--llm-pairs",
+        type=int,
+        help="LLM budget: the table's first N budget pairs (rest distilled)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_compare)
 
@@ -443,6 +476,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-path", type=Path, help="SQLite generation cache")
     p.add_argument("--out", type=Path, help="explanation table (parquet)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--quality", action="store_true", help="print + write the quality report")
+    p.add_argument(
+        "--probe", action="store_true", help="quality report + residual probe (trains the twin)"
+    )
+    p.add_argument("--tuned-config", type=Path, help="the probe twin's tuned TOML")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser(

@@ -92,6 +92,15 @@ def experiment_data(cfg: CompareConfig, fraction: float | None = None) -> Experi
         if cfg.explanations is not None
         else None
     )
+    if table is not None and cfg.llm_pairs is not None:
+        from lr_recsys.explain.budget import select_budget
+
+        full = load_prepared(cfg.data.model_copy(update={"train_fraction": 1.0}))  # every pair
+        budget = select_budget(full.examples, cfg.llm_pairs, cfg.budget_seed)[schema.PAIR_KEY]
+        table = table[table[schema.PAIR_KEY].isin(set(budget))].reset_index(drop=True)
+        log.info(
+            "compare: LLM budget %d pairs -> %d explained in the table", cfg.llm_pairs, len(table)
+        )
     content = any(model_spec(m)[1].get("explanations") == "content" for m in models)
     return build_experiment_data(prepared, sources, table, cfg.ae, item_vectors=content)
 
@@ -136,6 +145,7 @@ def compare_once(cfg: CompareConfig, fraction: float, tuned: Tuned) -> dict[str,
         "patience": cfg.train.patience,
         "train_fraction": fraction,
         "tuned_config": str(cfg.tuned_config) if cfg.tuned_config else None,
+        "llm_budget": cfg.llm_pairs,
         "best_epochs": epochs,
         "configs": configs,  # the effective hyperparameters of every model and task
         "seconds": round(time.perf_counter() - t0, 1),

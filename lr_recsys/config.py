@@ -221,6 +221,10 @@ class CompareConfig(BaseModel):
     train_fractions: list[float] | None = None  # learning curve, e.g. [0.12, 0.25, 0.5, 1.0]
     # parallel training runs (Ray tasks, one CPU each; $RAY_ADDRESS joins a cluster)
     workers: int = 1
+    # LLM budget: use the table's explanations only for the first N pairs of the budget order
+    # (lr_recsys.explain.budget; the rest are distilled), None = every explanation in the table
+    llm_pairs: int | None = None
+    budget_seed: int = 0
 
     @field_validator("train_fractions")
     @classmethod

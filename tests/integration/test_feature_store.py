@@ -47,6 +47,7 @@ def store(request, tmp_path):
             schema.NEG_EMB: [_vec(1), _vec(11), _vec(21)],
             schema.POSITIVE: ["old reason", "new reason", "u2 reason"],
             schema.NEGATIVE: ["old no", "new no", "u2 no"],
+            schema.EXPLANATION_SOURCE: ["llm", "llm", "distilled"],
         }
     )
     histories = pd.DataFrame(
@@ -105,6 +106,8 @@ def test_training_vectors_follow_each_examples_rating_time(store):
     assert list(out.loc["b", schema.NEG_EMB]) == _vec(21)
     assert list(out.loc["c", schema.POS_EMB]) == _vec(10)
     assert out.loc["c", schema.POS_EMB].dtype == np.float32
+    # the source rides along: training knows which vectors the LLM wrote and which were distilled
+    assert list(out[schema.EXPLANATION_SOURCE]) == ["llm", "distilled", "llm"]
 
 
 def test_training_vectors_name_pairs_without_embeddings(store):
@@ -162,6 +165,7 @@ def test_relative_repo_dir_works_from_any_working_directory(tmp_path, monkeypatc
     pairs = pd.DataFrame({
         schema.USER_ID: ["u1"], schema.ITEM_ID: ["i1"], schema.EVENT_TIMESTAMP: [T0],
         schema.POS_EMB: [_vec(0)], schema.NEG_EMB: [_vec(1)], schema.POSITIVE: ["p"], schema.NEGATIVE: ["n"],
+        schema.EXPLANATION_SOURCE: ["llm"],
     })  # fmt: skip
     hist = pd.DataFrame(
         {
