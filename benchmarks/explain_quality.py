@@ -17,6 +17,8 @@ import json
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from lr_recsys import schema
 from lr_recsys.config import AEConfig, DataConfig, ModelConfig, TrainConfig
 from lr_recsys.data import load_prepared
@@ -36,8 +38,9 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     prepared = load_prepared(DataConfig(data_dir=args.data_dir))
-    table = load_explanations(args.table)
-    report = text_quality(table, prepared, variant=args.variant)
+    table = load_explanations(args.table)  # validated; the canonical columns only
+    raw = pd.read_parquet(args.table) if args.table.suffix == ".parquet" else table
+    report = text_quality(raw if "flags" in raw.columns else table, prepared, variant=args.variant)
     frames = {s: prepared.split(s) for s in schema.SPLITS}
     _, ae, vectors, _ = _fit_ae_vectors(frames, table, AEConfig(progress=False))
     tuned = read_tuned(args.tuned_config)
