@@ -253,6 +253,7 @@ class ItemAttributes:
 
     title: str
     categories: tuple[str, ...] = ()
+    named: bool = True  # False: the "title" is a description sentence; seeds say "this movie"
 
 
 def short_title(title: str) -> str:
@@ -272,7 +273,15 @@ def item_attributes(title: str, categories: str) -> ItemAttributes:
     cats = tuple(
         dict.fromkeys(sanitize(c, 40) for c in str(categories or "").split("|") if c.strip())
     )
-    return ItemAttributes(short_title(title), tuple(c for c in cats if c))
+    # an untitled item is named by its description (see validate_items): a sentence such as "A
+    # boxer gets one shot at the heavyweight title." cannot stand in a seed ("... found A boxer
+    # gets ... too" made Gemma answer nothing), so the seed refers to it as "this movie"
+    plain = " ".join(str(title).split())
+    named = not (plain.endswith((".", "!", "?")) and len(plain.split()) > DESCRIPTION_WORDS)
+    return ItemAttributes(short_title(title), tuple(c for c in cats if c), named)
+
+
+DESCRIPTION_WORDS = 6  # a title ending like a sentence and longer than this is a description
 
 
 def seed_attributes(
@@ -306,10 +315,11 @@ def attribute_seed(
 ) -> str:
     """The full answer prefix of a positive/negative attribute-aware answer."""
     liked, example, disliked = seed_attributes(history, candidate)
-    noun, title = d.item_noun, candidate.title
+    noun = d.item_noun
+    title = candidate.title if candidate.named else f"this {noun}"
     if kind == "positive":
         what = f"{liked.lower()} {noun}s" if liked else f"{noun}s"
-        like = f" like {example.title}" if example is not None else ""
+        like = f" like {example.title}" if example is not None and example.named else ""
         return f"{positive_prefix(d)} likes {what}{like}, and {title} is"
     what = f" {disliked.lower()} {noun}s" if disliked else f" {noun}s like this"
     return f"{negative_prefix(d)} does not usually {d.verb_base}{what} and found {title} too"

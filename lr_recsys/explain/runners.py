@@ -42,12 +42,8 @@ class LocalRunner:
             return
         if self.backend is None:
             self.backend = build_backend(self.llm)
-        # a batching backend gets whole rounds of work per call (e.g. 8 sequences on each of 2
-        # lanes), whatever the cache-write size; records are still yielded batch_size at a time
-        full = max(1, getattr(self.backend, "preferred_batch", 1))
-        size = -(-max(batch_size, 1) // full) * full
-        for chunk in batched(requests, size):
-            yield from batched(generate_records(self.backend, chunk, decoding), batch_size)
+        for chunk in batched(requests, batch_size):
+            yield generate_records(self.backend, chunk, decoding)
 
     def close(self) -> None:
         if self.backend is not None:

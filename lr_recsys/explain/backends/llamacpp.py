@@ -114,11 +114,6 @@ class LlamaCppBackend(Backend):
                 for _ in range(lanes)
             ]
 
-    @property
-    def preferred_batch(self) -> int:
-        """Prompts per ``complete`` call that keep every lane busy."""
-        return self.parallel * max(1, len(self.batchers))
-
     def tokenize(self, prompt: str) -> list[int]:
         """BOS + the prompt's tokens; text never becomes control tokens (``special=False``), so
         item text cannot end a turn or the document. Both decoding paths use it."""
@@ -153,8 +148,8 @@ class LlamaCppBackend(Backend):
         return out
 
     def _complete_batched(self, prompts: list[str], decoding: Decoding) -> list[Completion]:
-        """Groups of ``parallel`` neighbouring prompts (so that a negative prompt meets its
-        positive), each tokenised once; with several lanes, groups run side by side."""
+        """Groups of neighbouring prompts (so that a negative prompt meets its positive), each
+        tokenised once; with several lanes, groups run side by side."""
         tokens = [self.tokenize(p) for p in prompts]
         limit = self.batchers[0].n_ctx
         for toks in tokens:
@@ -163,7 +158,7 @@ class LlamaCppBackend(Backend):
                     f"prompt of {len(toks) + decoding.max_tokens} tokens (with answer) exceeds "
                     f"the context of {limit} per sequence"
                 )
-        groups = [tokens[i : i + self.parallel] for i in range(0, len(tokens), self.parallel)]
+        groups = _groups(tokens, self.parallel, len(self.batchers))
 
         def run(lane: int) -> list[tuple[int, list[Completion]]]:
             done = []
@@ -195,3 +190,14 @@ class LlamaCppBackend(Backend):
             for b in self.batchers:
                 b.close()
             self.llm.close()
+
+
+def _groups(items: list, parallel: int, lanes: int) -> list[list]:
+    """Consecutive groups of at most ``parallel`` items, at least one per lane while there are
+    items for it, of even size where possible (a positive prompt and its negative stay
+    together)."""
+    n = len(items)
+    count = max(-(-n // parallel), min(lanes, -(-n // 2)))
+    size = -(-n // count) if n else 1
+    size += size % 2 if size < min(n, parallel) else 0
+    return [items[i : i + size] for i in range(0, n, size)]

@@ -101,3 +101,14 @@ def test_seed_never_claims_a_category_the_history_does_not_share():
     assert attribute_seed("positive", [TOY, star], FARGO, MOVIE).endswith(
         "likes movies like Star Wars, and Fargo is"
     )
+
+
+def test_an_item_named_by_its_description_is_this_movie_in_the_seed():
+    boxer = item_attributes("A boxer gets one shot at the heavyweight title.", "Drama")
+    assert not boxer.named and item_attributes("Dr. No.", "").named
+    assert attribute_seed("negative", [TOY], boxer, MOVIE).endswith(
+        "does not usually watch drama movies and found this movie too"
+    )
+    assert attribute_seed("positive", [boxer], FARGO, MOVIE).endswith(
+        "likes drama movies, and Fargo is"
+    )  # the shared category, without naming the description as an example
