@@ -228,7 +228,7 @@ def main() -> None:
     print(
         f"{n} real ml-100k pairs, variant {args.variant!r} -> {profiles}{len(kinds) * n} "
         f"explanations; Gemma 3 270M Q4_K_M via llama.cpp; {os.cpu_count()} CPUs; engine: "
-        f"{llm.n_threads} threads, {llm.parallel} sequences per batch\n"
+        f"{llm.n_threads} single-threaded lanes of up to {llm.parallel} sequences\n"
     )
     print(f"{'run':<36}{'seconds':>9}{'pairs/s':>10}{'prompt t/s':>12}{'gen t/s':>10}")
 

@@ -171,8 +171,7 @@ def test_kill_minus_nine_then_resume_generates_only_what_is_missing(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     kept = _cache_count(cache)
-    # the batched backend generates a round of up to 16 sequences per call and writes each record
-    # as it is yielded: a kill loses at most the round in flight
+    # records are written batch_size (here 1) at a time: a kill loses at most the batch in flight
     assert 3 <= kept < 32, f"kill landed at {kept} of 32 generations"
     assert not out.exists()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)

@@ -198,7 +198,6 @@ class BatchDecoder:
         st = self.stats
         st.prompts += len(seqs)
         st.prompt_tokens += sum(len(s.tokens) for s in seqs)
-        st.followers += len(follows)
         lead = [seq_of[i] for i in leaders]  # 0..len(leaders)-1
         shared = 0
         if len(lead) > 1:
@@ -222,6 +221,7 @@ class BatchDecoder:
                 length = max(0, min(length, len(prompts[i]) - MIN_SEGMENT))  # a full segment
                 if length:  # of its own; the copied cells were evaluated in a full one
                     self._copy_prefix(seq_of[src], seq_of[i], length)
+                    st.followers += 1
                 spans.append((seq_of[i], length))
             self._prefill(seqs, spans, first_token)
         for s in seqs:
