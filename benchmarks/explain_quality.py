@@ -24,7 +24,7 @@ from lr_recsys.config import AEConfig, DataConfig, ModelConfig, TrainConfig
 from lr_recsys.data import load_prepared
 from lr_recsys.explain.quality import format_quality, residual_probe, text_quality
 from lr_recsys.explain.table import load_explanations
-from lr_recsys.train.experiment import _fit_ae_vectors
+from lr_recsys.train.experiment import fit_ae_vectors
 from lr_recsys.tuned import configs_for, read_tuned
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     raw = pd.read_parquet(args.table) if args.table.suffix == ".parquet" else table
     report = text_quality(raw if "flags" in raw.columns else table, prepared, variant=args.variant)
     frames = {s: prepared.split(s) for s in schema.SPLITS}
-    _, ae, vectors, _ = _fit_ae_vectors(frames, table, AEConfig(progress=False))
+    _, ae, vectors, _ = fit_ae_vectors(frames, table, AEConfig(progress=False))
     tuned = read_tuned(args.tuned_config)
     report["probe"] = {}
     for task in schema.TASKS:

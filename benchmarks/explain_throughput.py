@@ -43,12 +43,11 @@ from lr_recsys.explain.prompts import (
     attribute_prompt,
     get_domain,
     get_variant,
-    item_attributes,
     pair_prompt,
     profile_prefix,
     profile_prompt,
 )
-from lr_recsys.explain.run import build_engine, decoding_for
+from lr_recsys.explain.run import build_engine, catalogue, decoding_for
 
 THREADS = 2
 
@@ -69,12 +68,7 @@ def kinds_of(variant) -> tuple[str, ...]:
 def pair_prompts(prepared, pairs, cfg: ExplainConfig, profiles: dict[str, str]) -> list[str]:
     """Every pair's prompts in data order, built as the engine builds them."""
     domain, variant = get_domain(cfg.domain, **cfg.domain_overrides), get_variant(cfg.variant)
-    items = prepared.items
-    texts = dict(zip(items[schema.ITEM_ID], items[schema.ITEM_TEXT], strict=True))
-    attrs = {
-        i: item_attributes(t, c)
-        for i, t, c in zip(items[schema.ITEM_ID], items[schema.TITLE], items[schema.CATEGORIES], strict=True)
-    }  # fmt: skip
+    texts, attrs = catalogue(prepared.items)
     out = []
     for p in pairs:
         for kind in kinds_of(variant):

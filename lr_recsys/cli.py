@@ -258,14 +258,14 @@ def _print_quality(cfg, table, args: argparse.Namespace) -> None:
     from lr_recsys.config import AEConfig, ModelConfig, TrainConfig
     from lr_recsys.data import load_prepared
     from lr_recsys.explain.quality import format_quality, quality_report
-    from lr_recsys.train.experiment import _fit_ae_vectors
+    from lr_recsys.train.experiment import fit_ae_vectors
     from lr_recsys.tuned import configs_for, read_tuned
 
     prepared = load_prepared(cfg.data)
     vectors, kw = None, {}
     if args.probe:
         frames = {s: prepared.split(s) for s in schema.SPLITS}
-        _, _, vectors, _ = _fit_ae_vectors(frames, table, AEConfig(progress=False))
+        _, _, vectors, _ = fit_ae_vectors(frames, table, AEConfig(progress=False))
         m, t = configs_for("lr-recsys-noexp", schema.REGRESSION, ModelConfig(),
                            TrainConfig(progress=False), read_tuned(args.tuned_config))  # fmt: skip
         kw = {"model_cfg": m, "train_cfg": t}

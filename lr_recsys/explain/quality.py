@@ -44,7 +44,6 @@ from lr_recsys.explain.prompts import (
     attribute_seed,
     get_domain,
     get_variant,
-    item_attributes,
 )
 from lr_recsys.features import to_tensors
 from lr_recsys.train.experiment import build_experiment_data, fit_model
@@ -193,15 +192,9 @@ class _ItemTerms:
     """Per item of the catalogue: its attributes and a compiled "names it" pattern (lazily)."""
 
     def __init__(self, items: pd.DataFrame, d: Domain) -> None:
-        cats = (
-            items[schema.CATEGORIES].fillna("").astype(str)
-            if schema.CATEGORIES in items.columns
-            else pd.Series("", index=items.index)
-        )
-        self.attrs = {
-            str(i): item_attributes(str(t), c)
-            for i, t, c in zip(items[schema.ITEM_ID], items[schema.TITLE], cats, strict=True)
-        }
+        from lr_recsys.explain.run import catalogue
+
+        self.attrs = catalogue(items)[1]  # the attributes the prompts were built from
         self._template_words = template_words(d)
         self._patterns: dict[str, re.Pattern[str] | None] = {}
 

@@ -22,7 +22,7 @@ from lr_recsys.explain.engine import (
     model_id_for,
     pairs_from_examples,
 )
-from lr_recsys.explain.prompts import get_domain, get_variant, item_attributes
+from lr_recsys.explain.prompts import ItemAttributes, get_domain, get_variant, item_attributes
 from lr_recsys.explain.runners import LocalRunner, RayRunner
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,23 @@ def decoding_for(cfg: ExplainConfig) -> Decoding:
     return Decoding(
         max_tokens=cfg.llm.max_tokens, temperature=cfg.llm.temperature, seed=cfg.llm.seed
     )
+
+
+def catalogue(items: pd.DataFrame) -> tuple[dict[str, str], dict[str, ItemAttributes]]:
+    """What the prompts read per item: its text and its attributes (title + categories; a
+    catalogue without categories gives none)."""
+    ids = items[schema.ITEM_ID].astype(str)
+    cats = (
+        items[schema.CATEGORIES].fillna("").astype(str)
+        if schema.CATEGORIES in items.columns
+        else pd.Series("", index=items.index)
+    )
+    texts = dict(zip(ids, items[schema.ITEM_TEXT], strict=True))
+    attrs = {
+        i: item_attributes(str(t), c)
+        for i, t, c in zip(ids, items[schema.TITLE], cats, strict=True)
+    }
+    return texts, attrs
 
 
 def build_engine(
@@ -51,12 +68,7 @@ def build_engine(
                 "executor 'local' runs one worker; use --executor ray for %d workers", cfg.workers
             )
         runner = LocalRunner(cfg.llm)
-    items = prepared.items
-    texts = dict(zip(items[schema.ITEM_ID], items[schema.ITEM_TEXT], strict=True))
-    attrs = {
-        i: item_attributes(t, c)
-        for i, t, c in zip(items[schema.ITEM_ID], items[schema.TITLE], items[schema.CATEGORIES], strict=True)
-    }  # fmt: skip
+    texts, attrs = catalogue(prepared.items)
     return ExplanationEngine(
         runner,
         cache,

@@ -28,12 +28,12 @@ def encode(
     embeddings and write ``encoder_dir`` (AE + ``standardise.json``) and
     ``embeddings_dir/embeddings.parquet`` (LLM pairs only; the distill step adds the rest)."""
     from lr_recsys.explain.table import load_explanations
-    from lr_recsys.train.experiment import _fit_ae_vectors
+    from lr_recsys.train.experiment import fit_ae_vectors
 
     prepared = Prepared.load(prepared_dir)
     table = load_explanations(explanations_path)
     frames = {s: prepared.split(s) for s in schema.SPLITS}
-    encoder, ae_metrics, vectors, (mean, std) = _fit_ae_vectors(
+    encoder, ae_metrics, vectors, (mean, std) = fit_ae_vectors(
         frames, table, AEConfig(epochs=ae_epochs, progress=False)
     )
     ex = prepared.examples[prepared.examples[schema.PAIR_KEY].isin(vectors.index)]

@@ -82,7 +82,7 @@ def attach_item_vectors(data: ExperimentData, cache_dir=None) -> np.ndarray:
     return data.item_vectors
 
 
-def _fit_ae_vectors(
+def fit_ae_vectors(
     frames: dict[str, pd.DataFrame], explanations: pd.DataFrame, ae_cfg: AEConfig | None
 ) -> tuple[object, dict, pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
     """Fit the AutoEncoder on the training split's LLM explanations and embed every LLM pair;
@@ -181,7 +181,7 @@ def _build_ae_sources(
     """AutoEncoder vectors of the LLM pairs, the distilled explainer for the rest (when needed)."""
     from lr_recsys import distill
 
-    encoder, metrics, llm, stats = _fit_ae_vectors(frames, explanations, ae_cfg)
+    encoder, metrics, llm, stats = fit_ae_vectors(frames, explanations, ae_cfg)
     data.encoder_metrics["ae"] = metrics
     data.encoders["ae"] = encoder
     data.standardisers["ae"] = stats

@@ -25,7 +25,7 @@ from lr_recsys.distill import (
 )
 from lr_recsys.explain.table import load_explanations
 from lr_recsys.features import FeatureSpace
-from lr_recsys.train.experiment import ExperimentData, _fit_ae_vectors, attach_item_vectors
+from lr_recsys.train.experiment import ExperimentData, attach_item_vectors, fit_ae_vectors
 
 TABLE = Path(__file__).parents[2] / "benchmarks" / "data" / "ml100k_llm1000_attributes.parquet"
 
@@ -34,7 +34,7 @@ TABLE = Path(__file__).parents[2] / "benchmarks" / "data" / "ml100k_llm1000_attr
 def fitted(ml100k):
     table = load_explanations(TABLE)
     frames = {s: ml100k.split(s) for s in schema.SPLITS}
-    _, _, llm, _ = _fit_ae_vectors(frames, table, AEConfig(epochs=30, progress=False))
+    _, _, llm, _ = fit_ae_vectors(frames, table, AEConfig(epochs=30, progress=False))
     space = FeatureSpace.build(ml100k)
     matrix = attach_item_vectors(ExperimentData(ml100k, space))
     ex = ml100k.examples
