@@ -22,6 +22,7 @@ def ingest_op(
     high_rating: float,
     on_duplicate: str,
     config_path: str,
+    until: int,
     prepared: Output[Dataset],
     metrics: Output[Metrics],
 ):
@@ -34,7 +35,7 @@ def ingest_op(
         max_per_user=max_per_user, bigquery_table=bigquery_table,
         interactions_path=interactions_path, items_path=items_path, users_path=users_path,
         rating_min=rating_min, rating_max=rating_max, high_rating=high_rating,
-        on_duplicate=on_duplicate,
+        on_duplicate=on_duplicate, until=until,
     )  # fmt: skip
     for key, value in ingest(cfg, Path(prepared.path)).items():
         metrics.log_metric(key, value)

@@ -11,6 +11,7 @@ def train_op(
     prepared: Input[Dataset],
     feature_store: Input[Artifact],
     encoder: Input[Model],
+    distiller: Input[Model],
     models: str,
     task: str,
     seeds: str,
@@ -34,6 +35,7 @@ def train_op(
         epochs,
         encoder_dir=Path(encoder.path),
         tuned_config=tuned_config or None,  # a TOML written by `lr-recsys tune` ("" = defaults)
+        distiller_dir=Path(distiller.path),  # serving distils unexplained candidates with it
     )
     model.metadata.update({"model": names[0], "task": task})
     for key, value in summary["mean"].items():

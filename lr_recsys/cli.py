@@ -276,12 +276,12 @@ def _print_quality(cfg, table, args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
-def _pipeline_params(pairs: list[str]) -> dict[str, Any]:
+def _pipeline_params(pairs: list[str], which: str = "train") -> dict[str, Any]:
     """``KEY=VALUE`` pairs typed by the pipeline's declared parameters (``seeds=0`` stays the
     string ``"0"``; ``epochs=3`` becomes 3); unknown keys and bad values are named."""
-    from pipelines.lr_recsys_pipeline import lr_recsys_pipeline
+    from pipelines.runner import PIPELINES
 
-    declared = {k: v.type for k, v in lr_recsys_pipeline.component_spec.inputs.items()}
+    declared = {k: v.type for k, v in PIPELINES[which].component_spec.inputs.items()}
     casts = {"String": str, "Integer": int, "Float": float,
              "Boolean": lambda v: {"true": True, "false": False}[v.lower()]}  # fmt: skip
     params: dict[str, Any] = {}
@@ -303,15 +303,15 @@ def _pipeline_params(pairs: list[str]) -> dict[str, Any]:
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from pipelines.runner import PipelineFailed, compile_pipeline, run_local, submit
 
-    params = _pipeline_params(args.param)
+    params = _pipeline_params(args.param, args.pipeline)
     if args.action == "compile":
-        print(f"compiled {compile_pipeline(args.out)}")
+        print(f"compiled {compile_pipeline(args.out, args.pipeline)}")
         return 0
     if args.action == "run":
         if not args.local:
             raise ValueError("pipeline run needs --local (use `pipeline submit` for a cluster)")
         try:
-            run_dir = run_local(params, args.pipeline_root)
+            run_dir = run_local(params, args.pipeline_root, args.pipeline)
         except PipelineFailed as exc:  # the task's output is above; its error is the last line
             print(f"\n{exc}", flush=True)
             return 1
@@ -339,10 +339,11 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             print("\ntest metrics (mean and std over seeds; the registered model first):")
             print(pd.read_csv(table).round(4).to_string(index=False))
         return 0
-    package = compile_pipeline(args.out)
+    package = compile_pipeline(args.out, args.pipeline)
     ref = submit(
-        package, params, args.host, args.vertex_project, args.vertex_region, args.remote_root
-    )
+        package, params, args.host, args.vertex_project, args.vertex_region, args.remote_root,
+        args.pipeline,
+    )  # fmt: skip
     print(f"submitted: {ref}")
     return 0
 
@@ -499,6 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pipeline", help="compile / run locally / submit the KFP pipeline")
     p.add_argument("action", choices=["compile", "run", "submit"])
+    p.add_argument(
+        "--pipeline", choices=["train", "refresh"], default="train",
+        help="train: the full run; refresh: new interactions since the last run (incremental)",
+    )  # fmt: skip
     p.add_argument(
         "--out", type=Path, default=Path("runs/lr_recsys_pipeline.yaml"), help="compiled YAML"
     )

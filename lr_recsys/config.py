@@ -158,6 +158,9 @@ class DataConfig(BaseModel):
     max_per_user: int | None = None  # keep only each user's most recent N interactions
     max_users: int | None = None  # keep a random (seeded) sample of N users, for benchmark subsets
     sample_seed: int = 0
+    # as-of runs and replays: only interactions at or before this Unix time (None: all); the
+    # users sampled by max_users do not depend on it, so a later refresh sees the same users
+    until: int | None = None
     train_fraction: float = 1.0  # 0.12, 0.25, 0.5, 1.0 in the learning-efficiency study
 
     @field_validator("test_frac", "val_frac")

@@ -21,6 +21,10 @@ from pydantic import BaseModel, ConfigDict
 from lr_recsys import schema
 
 TTL = timedelta(days=3650)  # features stay valid until replaced
+PAIR_COLUMNS = [schema.USER_ID, schema.ITEM_ID, schema.POS_EMB, schema.NEG_EMB, schema.POSITIVE,
+                schema.NEGATIVE, schema.EXPLANATION_SOURCE, schema.PAIR_KEY]  # fmt: skip
+USER_COLUMNS = [schema.USER_ID, schema.HISTORY_IDS, schema.RATED_IDS]
+EXAMPLE_ROW = "example_row"  # entity-frame column of historical reads
 
 
 class StoreConfig(BaseModel):
@@ -77,6 +81,9 @@ def definitions(cfg: StoreConfig, model_versions: list[str | int] = (1,)) -> lis
             Field(name=schema.POSITIVE, dtype=String),
             Field(name=schema.NEGATIVE, dtype=String),
             Field(name=schema.EXPLANATION_SOURCE, dtype=String),  # "llm" | "distilled"
+            # the (user, history, item) pair the row explains: serving uses a stored explanation
+            # only while the user's current history is the one it was written for
+            Field(name=schema.PAIR_KEY, dtype=String),
         ],
         source=pair_src,
     )
@@ -132,15 +139,15 @@ def write_sources(
 
     Args:
         pairs: ``user_id, item_id, event_timestamp, pos_emb, neg_emb, positive, negative,
-            explanation_source`` (texts null where the vectors were distilled).
+            explanation_source, pair_key`` (texts null where the vectors were distilled).
         histories: ``user_id, event_timestamp, history_item_ids, rated_item_ids``.
         items: ``item_id, event_timestamp, item_text``.
     """
     data = _sources_dir(cfg)
     data.mkdir(parents=True, exist_ok=True)
     need = {
-        schema.FV_PAIR: (pairs, [schema.USER_ID, schema.ITEM_ID, schema.POS_EMB, schema.NEG_EMB, schema.POSITIVE, schema.NEGATIVE, schema.EXPLANATION_SOURCE]),
-        schema.FV_USER: (histories, [schema.USER_ID, schema.HISTORY_IDS, schema.RATED_IDS]),
+        schema.FV_PAIR: (pairs, PAIR_COLUMNS),
+        schema.FV_USER: (histories, USER_COLUMNS),
         schema.FV_ITEM: (items, [schema.ITEM_ID, schema.ITEM_TEXT]),
     }  # fmt: skip
     for name, (frame, cols) in need.items():
@@ -158,6 +165,87 @@ def apply_and_materialize(cfg: StoreConfig, end: datetime, model_versions: list[
     store.apply(definitions(cfg, list(model_versions)))
     store.materialize(datetime(1970, 1, 2, tzinfo=end.tzinfo), end)
     return store
+
+
+def append_sources(
+    cfg: StoreConfig, pairs: pd.DataFrame | None = None, histories: pd.DataFrame | None = None
+) -> dict[str, int]:
+    """Append rows to the pair and user sources (a refresh, the served-text step); the previous
+    rows stay, so point-in-time training reads are unchanged. Returns the rows appended per view.
+
+    Raises:
+        ValueError: a frame lacks a column, or the sources were never written (run the features
+            step first).
+    """
+    data = _sources_dir(cfg)
+    out = {}
+    for name, frame, cols in ((schema.FV_PAIR, pairs, PAIR_COLUMNS), (schema.FV_USER, histories, USER_COLUMNS)):  # fmt: skip
+        if frame is None or frame.empty:
+            out[name] = 0
+            continue
+        path = data / f"{name}.parquet"
+        if not path.exists():
+            raise ValueError(f"feature source {path} does not exist: run the features step first")
+        missing = [c for c in [*cols, schema.EVENT_TIMESTAMP] if c not in frame.columns]
+        if missing:
+            raise ValueError(f"feature source {name}: missing column(s) {missing}")
+        new = frame[[*cols, schema.EVENT_TIMESTAMP]].copy()
+        new[schema.EVENT_TIMESTAMP] = pd.to_datetime(new[schema.EVENT_TIMESTAMP], utc=True)
+        old = pd.read_parquet(path)
+        both = pd.concat([old, new], ignore_index=True)
+        tmp = path.with_suffix(".parquet.tmp")
+        both.to_parquet(tmp, index=False)
+        tmp.replace(path)  # atomic: a reader never sees half a file
+        out[name] = len(new)
+    return out
+
+
+def pair_source(cfg: StoreConfig, columns: list[str] | None = None) -> pd.DataFrame:
+    """The pair view's offline source (every row ever written; empty when none was)."""
+    path = _sources_dir(cfg) / f"{schema.FV_PAIR}.parquet"
+    if not path.exists():
+        return pd.DataFrame(columns=columns or [*PAIR_COLUMNS, schema.EVENT_TIMESTAMP])
+    return pd.read_parquet(path, columns=columns)
+
+
+def materialize_incremental(cfg: StoreConfig, end: datetime | None = None) -> None:
+    """Load rows newer than each view's last materialisation (up to ``end``, default now) into
+    the online store: Feast's ``materialize_incremental``; a running service reads them at once.
+    """
+    from datetime import UTC
+
+    store = open_store(cfg)
+    store.materialize_incremental(end or datetime.now(UTC))
+
+
+STATE = "state.json"  # the data watermark: the latest interaction the store's features cover
+
+
+def write_state(cfg: StoreConfig, watermark: int) -> None:
+    """Record that the store's features cover interactions up to ``watermark`` (Unix time)."""
+    import json
+
+    path = cfg.repo_dir / STATE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    now = datetime.now().astimezone().isoformat(timespec="seconds")
+    path.write_text(json.dumps({"watermark": int(watermark), "updated": now}))
+
+
+def read_watermark(cfg: StoreConfig) -> int:
+    """The latest interaction time the store's features cover (a refresh takes later ones).
+
+    Raises:
+        FileNotFoundError: the store was never written by the features step.
+    """
+    import json
+
+    path = cfg.repo_dir / STATE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: run the training pipeline (its features step) on this store "
+            "before a refresh, or give the refresh an explicit since"
+        )
+    return int(json.loads(path.read_text())["watermark"])
 
 
 def add_feature_service(cfg: StoreConfig, model_version: str | int) -> str:
@@ -201,10 +289,12 @@ def training_vectors(store, examples: pd.DataFrame, model_version: str | int = 1
         schema.USER_ID: examples[schema.USER_ID].astype(str).to_numpy(),
         schema.ITEM_ID: examples[schema.ITEM_ID].astype(str).to_numpy(),
         schema.EVENT_TIMESTAMP: pd.to_datetime(examples[schema.TIMESTAMP].to_numpy(), unit="s", utc=True),
-        schema.PAIR_KEY: examples[schema.PAIR_KEY].to_numpy(),
+        EXAMPLE_ROW: np.arange(len(examples)),  # not pair_key: the view has a feature of that name
     })  # fmt: skip
-    got = historical(store, entity, model_version).set_index(schema.PAIR_KEY)
-    got = got.reindex(entity[schema.PAIR_KEY])
+    got = (
+        historical(store, entity, model_version).set_index(EXAMPLE_ROW).reindex(entity[EXAMPLE_ROW])
+    )
+    got.index = pd.Index(examples[schema.PAIR_KEY].to_numpy(), name=schema.PAIR_KEY)
     missing = got[schema.POS_EMB].isna() | got[schema.NEG_EMB].isna()
     if missing.any():
         sample = entity.loc[missing.to_numpy(), [schema.USER_ID, schema.ITEM_ID]].head(5)

@@ -90,6 +90,7 @@ def register_model(
     extra_files: list[Path] = (),
     run_files: list[Path] = (),
     feature_service: str | None = None,
+    extra_dirs: list[Path] = (),
 ) -> str:
     """Log a trained model and register it as the new ``challenger``; returns its version.
 
@@ -107,6 +108,8 @@ def register_model(
         extra_files: Files stored next to the weights (e.g. the serving bundle).
         run_files: Files logged at the run's root (e.g. the baselines' results table, a report).
         feature_service: The Feast FeatureService this version reads (tagged on the version).
+        extra_dirs: Directories stored next to the weights under their own names (the
+            distilled explainer and the AutoEncoder serving and refresh runs need).
     """
     mlflow, client = _client(cfg)
     mlflow.set_experiment(cfg.experiment)
@@ -128,6 +131,8 @@ def register_model(
         save_model(model, model_name, task, out)
         for extra in extra_files:
             shutil.copyfile(extra, out / Path(extra).name)
+        for extra in extra_dirs:
+            shutil.copytree(extra, out / Path(extra).name)
         mlflow.log_artifacts(str(out), artifact_path="model")
         if encoder_dir is not None:
             mlflow.log_artifacts(str(encoder_dir), artifact_path="autoencoder")

@@ -1,8 +1,9 @@
 """The LR-Recsys training pipeline: wiring only.
 
 ingest + validate -> explanations (LLM engine, budgeted pairs) -> AutoEncoder + embeddings ->
-distilled explainer (every other pair) -> Feast features (apply + materialize) -> DNN + baselines (features through Feast) -> evaluation -> register +
-promote.
+distilled explainer (every other pair) -> Feast features (apply + materialize) -> DNN + baselines
+(features through Feast) -> evaluation -> served text (the LLM explains each serving user's top k
+under the new model, and the service's explain queue) -> register + promote.
 """
 
 from kfp import dsl
@@ -14,6 +15,7 @@ from components.explain import explain_op
 from components.features import features_op
 from components.ingest import ingest_op
 from components.promote import promote_op
+from components.served import served_op
 from components.train import train_op
 
 PIPELINE_NAME = "lr-recsys-train"
@@ -39,10 +41,14 @@ def lr_recsys_pipeline(
     high_rating: float = 4.0,  # classification label = rating >= high_rating
     on_duplicate: str = "error",  # same (user, item, timestamp) twice: error, keep_last or mean
     config_path: str = "",  # TOML/JSON whose [data] table gives defaults (as the CLI's --config)
+    until: int = 0,  # as of this Unix time (0: all interactions); a refresh adds the later ones
     backend: str = "llamacpp",
     llm_model: str = "",
     max_tokens: int = 32,
     serving_candidates: int = 3,  # per user: popular unrated candidates given features
+    serving_users: int = 0,  # users whose top serving_k get LLM text after training (0: all)
+    serving_k: int = 10,  # items per serving user that must carry LLM text (the API's default k)
+    explain_queue: str = "runs/explain_queue.sqlite",  # the service's queue, drained here ("": off)
     executor: str = "local",  # "ray": Ray Data actor pool (a KubeRay cluster via $RAY_ADDRESS)
     workers: int = 1,
     cache_path: str = "data/llm_cache.sqlite",
@@ -62,7 +68,7 @@ def lr_recsys_pipeline(
         dataset=dataset, data_dir=data_dir, max_users=max_users, max_per_user=max_per_user,
         bigquery_table=bigquery_table, items_path=items_path, users_path=users_path,
         interactions_path=interactions_path, rating_min=rating_min, rating_max=rating_max,
-        high_rating=high_rating, on_duplicate=on_duplicate, config_path=config_path,
+        high_rating=high_rating, on_duplicate=on_duplicate, config_path=config_path, until=until,
     )  # fmt: skip
     explain = explain_op(
         prepared=ingest.outputs["prepared"], cache_path=cache_path, backend=backend,
@@ -84,11 +90,18 @@ def lr_recsys_pipeline(
     )  # fmt: skip
     train = train_op(
         prepared=ingest.outputs["prepared"], feature_store=features.outputs["feature_store"],
-        encoder=encode.outputs["encoder"], models=models, task=task, seeds=seeds, epochs=epochs,
-        tuned_config=tuned_config,
+        encoder=encode.outputs["encoder"], distiller=distill.outputs["distiller"], models=models,
+        task=task, seeds=seeds, epochs=epochs, tuned_config=tuned_config,
     )  # fmt: skip
     evaluation = evaluate_op(model=train.outputs["model"])
-    promote_op(
+    served = served_op(
+        prepared=ingest.outputs["prepared"], model=train.outputs["model"],
+        feature_store=features.outputs["feature_store"], cache_path=cache_path, backend=backend,
+        llm_model=llm_model, max_tokens=max_tokens, serving_users=serving_users,
+        serving_k=serving_k, explain_queue=explain_queue,
+    )  # fmt: skip
+    promote = promote_op(
         model=train.outputs["model"], evaluation=evaluation.outputs["evaluation"],
         feature_store=features.outputs["feature_store"], tracking_uri=tracking_uri, margin=margin,
     )  # fmt: skip
+    promote.after(served)  # the texts are online before the service can pick the version up

@@ -12,15 +12,19 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipelines.lr_recsys_pipeline import PIPELINE_NAME, lr_recsys_pipeline
+from pipelines.refresh_pipeline import REFRESH_NAME, refresh_pipeline
+
+PIPELINES = {"train": lr_recsys_pipeline, "refresh": refresh_pipeline}  # by CLI name
+NAMES = {"train": PIPELINE_NAME, "refresh": REFRESH_NAME}
 
 
-def compile_pipeline(out: Path) -> Path:
-    """Write the pipeline's IR YAML."""
+def compile_pipeline(out: Path, which: str = "train") -> Path:
+    """Write the IR YAML of the ``train`` or ``refresh`` pipeline."""
     from kfp import compiler
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(lr_recsys_pipeline, str(out))
+    compiler.Compiler().compile(PIPELINES[which], str(out))
     return out
 
 
@@ -56,7 +60,7 @@ class _Tee(io.TextIOBase):
         return self.stream.isatty()
 
 
-def run_local(params: dict[str, Any], pipeline_root: Path) -> Path:
+def run_local(params: dict[str, Any], pipeline_root: Path, which: str = "train") -> Path:
     """Run every step in subprocesses of this environment; returns the run's artifact directory,
     where the console output is kept as ``run.log``.
 
@@ -77,7 +81,7 @@ def run_local(params: dict[str, Any], pipeline_root: Path) -> Path:
     failure: RuntimeError | None = None
     with log.open("w") as log_file, contextlib.redirect_stdout(_Tee(sys.stdout, log_file)):
         try:
-            lr_recsys_pipeline(**params)
+            PIPELINES[which](**params)
         except RuntimeError as exc:  # kfp.local: "Pipeline ... Inner task failed: 'task'."
             failure = exc
     new = [p for p in set(pipeline_root.iterdir()) - before if p.is_dir()]
@@ -130,13 +134,14 @@ def _last_exception(lines: list[str]) -> str | None:
 
 
 def submit(package: Path, params: dict[str, Any], host: str | None = None, vertex_project: str | None = None,
-           vertex_region: str = "us-central1", pipeline_root: str | None = None) -> str:  # fmt: skip
+           vertex_region: str = "us-central1", pipeline_root: str | None = None,
+           which: str = "train") -> str:  # fmt: skip
     """Submit a compiled package to a Kubeflow endpoint (``host``) or Vertex AI (``vertex_project``)."""
     if vertex_project:
         from google.cloud import aiplatform  # the [vertex] extra
 
         aiplatform.init(project=vertex_project, location=vertex_region)
-        job = aiplatform.PipelineJob(display_name=PIPELINE_NAME, template_path=str(package),
+        job = aiplatform.PipelineJob(display_name=NAMES[which], template_path=str(package),
                                      pipeline_root=pipeline_root, parameter_values=params)  # fmt: skip
         job.submit()
         return job.resource_name
@@ -146,6 +151,6 @@ def submit(package: Path, params: dict[str, Any], host: str | None = None, verte
 
     client = kfp.Client(host=host, existing_token=os.environ.get("KFP_TOKEN"))
     run = client.create_run_from_pipeline_package(
-        str(package), arguments=params, run_name=PIPELINE_NAME
+        str(package), arguments=params, run_name=NAMES[which]
     )
     return run.run_id

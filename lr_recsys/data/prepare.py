@@ -130,6 +130,11 @@ def prepare(tables: RawTables, cfg: DataConfig, seed: int = 0) -> Prepared:
             )
             inter = inter[inter[schema.USER_ID].isin(set(keep))].reset_index(drop=True)
             log.info("kept a seeded sample of %d of %d users", cfg.max_users, len(users))
+    if cfg.until is not None:
+        later = inter[schema.TIMESTAMP] > cfg.until
+        if later.any():
+            log.info("as of %d: %d later interactions left for a refresh", cfg.until, int(later.sum()))
+            inter = inter[~later].reset_index(drop=True)
     inter[schema.HISTORY] = _histories(inter, cfg.history_len)  # from the full past, before any cap
 
     counts = inter.groupby(schema.USER_ID)[schema.ITEM_ID].transform("size")

@@ -29,9 +29,11 @@ class Explanation(BaseModel):
 
     positive: str | None
     negative: str | None
-    # llm: the LLM explained this pair (texts set); distilled: the distilled explainer's vectors
-    # (no text was generated for this pair, texts null); fallback: no features were found
+    # llm: the LLM explained this pair (texts set); distilled: the distilled explainer computed
+    # its vectors at request time (no text was generated for this pair, texts null; the pair is
+    # queued for the LLM); fallback: no vectors could be computed (``reason`` says why)
     source: Literal["llm", "distilled", "fallback"]
+    reason: str | None = None
 
 
 class Attention(BaseModel):
@@ -60,7 +62,8 @@ class RankResponse(BaseModel):
     user_id: str
     cold_start: bool  # unknown user: candidate-generator order, flagged
     candidates: Literal["request", "generator"]
-    fallbacks: int  # candidates scored without a precomputed explanation
+    fallbacks: int  # candidates scored with zero explanation vectors (nothing to distil from)
+    distilled: int = 0  # candidates whose explanation vectors were distilled at request time
     items: list[RankedItem]
     timings_ms: dict[str, float]  # features, model, total (server side)
 

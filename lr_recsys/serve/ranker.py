@@ -7,9 +7,14 @@ Documented behaviours:
 * **Candidate generator** (no ``candidate_item_ids``): the catalogue items the user has not
   rated (``rated_item_ids`` from the online store), most interactions first, at most
   ``candidate_cap``.
-* **Fallback**: a candidate whose (user, item) pair has no precomputed explanation is scored with
-  all-zero explanation vectors — the training mean, since embeddings are standardised with
-  training statistics — and marked ``source: "fallback"``; fallbacks are counted.
+* **Explanation vectors** (``lr_recsys.serve.scoring``): the LLM's embedding where the online
+  store holds one for this exact (user, current history, candidate) pair (``source: "llm"``,
+  texts set); otherwise the model version's distilled explainer computes them at request time
+  from the item-text vectors, the history and the user's context, as training did for distilled
+  pairs (``source: "distilled"``, texts null). ``fallback`` (all-zero vectors = the training
+  mean) remains only where nothing can be distilled, with the reason; fallbacks are counted.
+* **Explain queue**: every returned item without LLM text is appended to the durable explain
+  queue (``lr_recsys.serve.queue``); the next pipeline run explains it.
 * **Unknown user** (no online features and not in the training index): a cold-start answer in
   candidate-generator order (model scores still reported), flagged ``cold_start: true``.
 * **Reload**: ``reload_if_changed`` swaps in the version the alias points at; a request holds
@@ -26,13 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from lr_recsys import schema
+from lr_recsys.distill import LLM
 from lr_recsys.feature_store import StoreConfig, open_store
-from lr_recsys.models.base import RecModel
-from lr_recsys.models.lr_recsys_net import token_importance
+from lr_recsys.models.base import RecModel, explanation_source
 from lr_recsys.registry import (
     CHAMPION,
     TAG_FEATURE_SERVICE,
@@ -42,6 +46,8 @@ from lr_recsys.registry import (
 )
 from lr_recsys.serve.api import Attention, Explanation, RankedItem, RankResponse
 from lr_recsys.serve.bundle import ServingBundle
+from lr_recsys.serve.queue import ExplainQueue, QueuedPair, QueueWriter
+from lr_recsys.serve.scoring import DISTILLED, FALLBACK, Distiller, pair_keys, score_candidates
 
 USER_FEATURES = [f"{schema.FV_USER}:{schema.HISTORY_IDS}", f"{schema.FV_USER}:{schema.RATED_IDS}"]
 PAIR_FEATURES = [
@@ -52,6 +58,7 @@ PAIR_FEATURES = [
         schema.POSITIVE,
         schema.NEGATIVE,
         schema.EXPLANATION_SOURCE,
+        schema.PAIR_KEY,
     )
 ]
 TOKENS = ("pos", "neg", "user", "item", "seq", "context")  # LR-Recsys input token order
@@ -70,6 +77,18 @@ class ServeConfig(BaseModel):
     poll_s: float = 0.0  # > 0: check the alias every poll_s seconds; 0: only on /admin/reload
     host: str = "127.0.0.1"
     port: int = 8000
+    # returned items without LLM text are queued here for the next pipeline run (None: off)
+    explain_queue: Path | None = Path("runs/explain_queue.sqlite")
+    explain_queue_max: int = Field(default=10_000, ge=1)  # distinct pairs the queue holds
+    # /admin/* need "Authorization: Bearer <the value of this environment variable>"; the
+    # variable unset or empty: the admin routes are off (403)
+    admin_token_env: str = Field(default="LR_RECSYS_ADMIN_TOKEN", min_length=1)
+    # admission control (Ray Serve, per replica / per proxy): at most max_ongoing_requests run in
+    # a replica, at most max_queued_requests wait for one; beyond that an immediate 503 with
+    # Retry-After: retry_after_s (sized from benchmarks/serve_load.py; -1: unbounded queue)
+    max_ongoing_requests: int = Field(default=4, ge=1)
+    max_queued_requests: int = Field(default=8, ge=-1)
+    retry_after_s: float = Field(default=1.0, ge=0)
 
 
 class UnknownItems(ValueError):
@@ -87,6 +106,11 @@ class LoadedModel:
     task: str
     model: RecModel
     bundle: ServingBundle
+    distiller: Distiller | None = None  # computes unexplained candidates' vectors online
+
+    @property
+    def reads_explanations(self) -> bool:
+        return explanation_source(self.name) is not None
 
 
 class Ranker:
@@ -99,6 +123,9 @@ class Ranker:
         self._lock = threading.Lock()
         self.current: LoadedModel | None = None
         self.stats: Counter[str] = Counter()
+        self.queue: QueueWriter | None = None
+        if cfg.explain_queue is not None:
+            self.queue = QueueWriter(ExplainQueue(cfg.explain_queue, cfg.explain_queue_max))
 
     def load(self) -> LoadedModel:
         """Download and load the version the alias points at now."""
@@ -107,9 +134,12 @@ class Ranker:
         version, directory, tags = download_alias(self.cfg.registry, self.cfg.alias, self._cache)
         self._check_feature_service(version, tags.get(TAG_FEATURE_SERVICE))
         bundle = ServingBundle.load(directory)
+        from lr_recsys.steps.train import DISTILLER
+
         model, config = load_model(directory)
         model.eval()
-        loaded = LoadedModel(version, config["model"], config["task"], model, bundle)
+        distiller = Distiller.load(directory / DISTILLER)
+        loaded = LoadedModel(version, config["model"], config["task"], model, bundle, distiller)
         self.current = loaded  # one reference swap: requests in flight keep the old model
         return loaded
 
@@ -193,63 +223,71 @@ class Ranker:
             )  # fmt: skip
         pairs = self.store.get_online_features(features=PAIR_FEATURES, entity_rows=rows).to_dict()
         t1 = time.perf_counter()
-        scores, attention, have = self._score(m, user_id, history or [], candidate_ids, pairs)
+        keys = pair_keys(user_id, history or [], candidate_ids, m.bundle.space.history_len)
+        has_llm, pos, neg = self._llm_vectors(m, keys, pairs)
+        scored = score_candidates(
+            m.model, space, m.distiller, user_id, history, candidate_ids, pos, neg, has_llm,
+            reads_explanations=m.reads_explanations,
+        )  # fmt: skip
         t2 = time.perf_counter()
+        scores = scored.scores
         order = np.arange(len(candidate_ids)) if cold else np.argsort(-scores, kind="stable")
-        items = [self._item(m, candidate_ids[j], scores[j], attention, j, have[j], pairs, explain)
-                 for j in order[:k]]  # fmt: skip
-        fallbacks = int((~have).sum())
-        self.stats.update(requests=1, fallbacks=fallbacks, cold_starts=int(cold))
+        top = order[:k]
+        items = [self._item(m, candidate_ids[j], j, scored, pairs, explain) for j in top]
+        fallbacks = int((scored.source == FALLBACK).sum())
+        distilled = int((scored.source == DISTILLED).sum())
+        if self.queue is not None and history is not None:  # served without text: explain next run
+            self.queue.offer([QueuedPair(keys[j], user_id, tuple(history), candidate_ids[j])
+                              for j in top if scored.source[j] == DISTILLED])  # fmt: skip
+        self.stats.update(requests=1, fallbacks=fallbacks, distilled=distilled,
+                          cold_starts=int(cold))  # fmt: skip
         t3 = time.perf_counter()
         return RankResponse(
             model_version=m.version, model=m.name, user_id=user_id, cold_start=cold,
-            candidates=source,
-            fallbacks=fallbacks, items=items,
+            candidates=source, fallbacks=fallbacks, distilled=distilled, items=items,
             timings_ms={"features": 1e3 * (t1 - t0), "model": 1e3 * (t2 - t1), "total": 1e3 * (t3 - t0)},
         )  # fmt: skip
 
-    def _score(self, m: LoadedModel, user_id, history, candidate_ids, pairs):
-        space, n = m.bundle.space, len(candidate_ids)
-        dim = m.model.inputs.explanation_dim
-        have = np.array([v is not None for v in pairs[schema.POS_EMB]], dtype=bool)
-        pos = np.zeros((n, dim), dtype=np.float32)  # fallback: the training mean
+    @staticmethod
+    def _llm_vectors(m: LoadedModel, keys: list[str], pairs: dict) -> tuple[np.ndarray, ...]:
+        """The store's LLM embeddings that explain exactly these pairs (user, *current* history,
+        candidate): a row written for an older history explains a different pair."""
+        n, dim = len(keys), m.model.inputs.explanation_dim
+        has = np.array([
+            pairs[schema.EXPLANATION_SOURCE][j] == LLM and pairs[schema.PAIR_KEY][j] == keys[j]
+            and pairs[schema.POS_EMB][j] is not None for j in range(n)
+        ], dtype=bool)  # fmt: skip
+        pos = np.zeros((n, dim), dtype=np.float32)
         neg = np.zeros((n, dim), dtype=np.float32)
-        for j in np.flatnonzero(have):
+        for j in np.flatnonzero(has):
             pos[j], neg[j] = pairs[schema.POS_EMB][j], pairs[schema.NEG_EMB][j]
-        hist = [schema.PAD_ITEM] * space.history_len + list(history)
-        hist_idx = [space.item_index.get(i, 0) for i in hist[-space.history_len :]]
-        ctx = space.user_context.get(user_id, [0] * max(len(space.context_fields), 1))
-        batch = {
-            "user": torch.full((n,), space.user_index.get(user_id, 0), dtype=torch.long),
-            "item": torch.tensor([space.item_index[i] for i in candidate_ids], dtype=torch.long),
-            "hist": torch.tensor([hist_idx], dtype=torch.long).expand(n, -1),  # (N, L)
-            "ctx": torch.tensor([ctx], dtype=torch.long).expand(n, -1),  # (N, F)
-            "pos": torch.from_numpy(pos),  # (N, D)
-            "neg": torch.from_numpy(neg),
-        }
-        with torch.inference_mode():
-            out = m.model(batch)
-        scores = torch.sigmoid(out["logit"]).numpy()  # (N,)
-        attention = token_importance(out["attention"]).numpy() if "attention" in out else None
-        return scores, attention, have
+        return has, pos, neg
 
-    def _item(self, m, item_id, score, attention, j, have, pairs, explain) -> RankedItem:
+    def _item(self, m, item_id, j, scored, pairs, explain) -> RankedItem:
         b = m.bundle
-        rating = b.rating_min + float(score) * (b.rating_max - b.rating_min)
+        score = float(scored.scores[j])
+        rating = b.rating_min + score * (b.rating_max - b.rating_min)
         att = None
-        if attention is not None:
-            names = TOKENS if attention.shape[1] == 6 else ("pos", *TOKENS[2:])
-            values = dict(zip(names, (float(v) for v in attention[j]), strict=True))
+        if scored.attention is not None:
+            names = TOKENS if scored.attention.shape[1] == 6 else ("pos", *TOKENS[2:])
+            values = dict(zip(names, (float(v) for v in scored.attention[j]), strict=True))
             att = Attention(**{"neg": None, **values})
         expl = None
         if explain:
+            src = str(scored.source[j])
+            llm = src == LLM  # texts only for the pair they were written for
             expl = Explanation(
-                positive=pairs[schema.POSITIVE][j] if have else None,
-                negative=pairs[schema.NEGATIVE][j] if have else None,
-                source=(pairs[schema.EXPLANATION_SOURCE][j] or "llm") if have else "fallback",
-            )
+                positive=pairs[schema.POSITIVE][j] if llm else None,
+                negative=pairs[schema.NEGATIVE][j] if llm else None,
+                source=src, reason=scored.reason if src == FALLBACK else None,
+            )  # fmt: skip
         return RankedItem(
-            item_id=item_id, title=b.titles.get(item_id, ""), score=float(score),
+            item_id=item_id, title=b.titles.get(item_id, ""), score=score,
             predicted_rating=rating if m.task == schema.REGRESSION else None,
             explanation=expl, attention=att,
         )  # fmt: skip
+
+    def close(self) -> None:
+        """Flush the explain queue's writer."""
+        if self.queue is not None:
+            self.queue.close()

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def ingest_config(
     config_path: str = "", *, dataset: str = "ml-100k", data_dir: str = "data",
-    max_users: int = 0, max_per_user: int = 0, bigquery_table: str = "",
+    max_users: int = 0, max_per_user: int = 0, bigquery_table: str = "", until: int = 0,
     interactions_path: str = "", items_path: str = "", users_path: str = "",
     rating_min: float = 1.0, rating_max: float = 5.0, high_rating: float = 4.0,
     on_duplicate: str = "error", environ: dict[str, str] | None = None,
@@ -38,7 +38,8 @@ def ingest_config(
         "rating_max": rating_max, "high_rating": high_rating, "on_duplicate": on_duplicate,
     }  # fmt: skip
     cli = {k: v for k, v in params.items() if v not in (defaults[k], "", Path(""))}
-    cli.update({k: v for k, v in (("max_users", max_users), ("max_per_user", max_per_user)) if v})
+    cli.update({k: v for k, v in (("max_users", max_users), ("max_per_user", max_per_user),
+                                  ("until", until)) if v})  # fmt: skip
     for key, uri in (
         ("interactions", interactions_path),
         ("items", items_path),

@@ -89,16 +89,24 @@ def register_features(
             next_version(RegistryConfig(tracking_uri=tracking_uri)) if tracking_uri else 1
         )
     from lr_recsys.candidates import latest_histories, rated_items
-    from lr_recsys.feature_store import StoreConfig, apply_and_materialize, write_sources
+    from lr_recsys.feature_store import (
+        StoreConfig,
+        apply_and_materialize,
+        write_sources,
+        write_state,
+    )
 
     prepared = Prepared.load(prepared_dir)
     pairs = pd.read_parquet(Path(embeddings_dir) / EMBEDDINGS)
     when = pairs[schema.EVENT_TIMESTAMP]
     latest = latest_histories(prepared)  # from the rated examples only
     rated = rated_items(prepared)
+    # the serving views are valid from when they were computed (processing time): a refresh
+    # appends newer rows and Feast's materialize_incremental picks up exactly those
+    now = pd.Timestamp.now(tz="UTC").floor("s")
     histories = pd.DataFrame({
         schema.USER_ID: list(latest),
-        schema.EVENT_TIMESTAMP: pd.to_datetime([ts for _, ts in latest.values()], unit="s", utc=True),
+        schema.EVENT_TIMESTAMP: now,
         schema.HISTORY_IDS: [items for items, _ in latest.values()],
         schema.RATED_IDS: [sorted(rated.get(u, ())) for u in latest],
     })  # fmt: skip
@@ -109,7 +117,9 @@ def register_features(
     extra = {"redis_connection": redis_connection} if redis_connection else {}
     cfg = StoreConfig(repo_dir=Path(repo_dir), online=online, **extra)
     write_sources(cfg, pairs, histories, items)
-    apply_and_materialize(cfg, when.max().to_pydatetime() + pd.Timedelta(days=1), [model_version])
+    end = max(when.max(), now) + pd.Timedelta(seconds=1)
+    apply_and_materialize(cfg, end.to_pydatetime(), [model_version])
+    write_state(cfg, int(prepared.examples[schema.TIMESTAMP].max()))  # where a refresh starts
     return {
         "pairs": len(pairs),
         "users": len(histories),

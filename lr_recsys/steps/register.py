@@ -11,7 +11,15 @@ import pandas as pd
 
 from lr_recsys.models.io import load_model
 from lr_recsys.serve.bundle import BUNDLE
-from lr_recsys.steps.train import EVAL_SUMMARY, EVAL_TABLE, REPORT, RESULTS, SUMMARY
+from lr_recsys.steps.train import (
+    AUTOENCODER,
+    DISTILLER,
+    EVAL_SUMMARY,
+    EVAL_TABLE,
+    REPORT,
+    RESULTS,
+    SUMMARY,
+)
 
 
 def register_and_promote(
@@ -28,13 +36,14 @@ def register_and_promote(
     evaluation = json.loads((evaluation_dir / EVAL_SUMMARY).read_text())
     cfg = RegistryConfig(tracking_uri=tracking_uri)
     model, _ = load_model(train_dir)
-    ae_dir = train_dir / "autoencoder"
+    ae_dir = train_dir / AUTOENCODER
     version = register_model(
         cfg, model, summary["model"], summary["task"], summary["per_seed"], summary["test_pair_keys"],
         evaluation["gates_passed"], params={"seeds": summary["seeds"], "baselines": summary["baselines"]},
         encoder_dir=ae_dir if ae_dir.exists() else None,
         eval_table=pd.read_csv(evaluation_dir / EVAL_TABLE),
         extra_files=[p for p in [train_dir / BUNDLE] if p.exists()],
+        extra_dirs=[p for p in (train_dir / DISTILLER, ae_dir) if p.exists()],
         run_files=[p for p in (evaluation_dir / RESULTS, evaluation_dir / REPORT) if p.exists()],
         feature_service=_feature_service(feature_store, cfg),
     )  # fmt: skip

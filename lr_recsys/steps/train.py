@@ -26,6 +26,8 @@ RESULTS = "results.csv"  # per model: mean and std of each test metric
 EVAL_TABLE = "evaluation.csv"  # per test pair: prediction, target, label
 EVAL_SUMMARY = "evaluation.json"
 REPORT = "report.html"
+DISTILLER = "distiller"  # the distilled explainer, inside the model artifact (serving runs it)
+AUTOENCODER = "autoencoder"
 
 
 def _experiment_data(prepared: Prepared, models: list[str], store: dict[str, Any] | None):
@@ -72,6 +74,7 @@ def train_evaluate(
     epochs: int = 100,
     encoder_dir: Path | None = None,
     tuned_config: Path | str | None = None,
+    distiller_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train every model in ``models`` for each seed on the same tensors; the first is the model
     the pipeline registers, the others are its baselines. Explanation features are read through
@@ -82,8 +85,9 @@ def train_evaluate(
     written by ``lr-recsys tune``) sets each model's hyperparameters for ``task``; early stopping
     on the validation split ends every run.
 
-    Writes to ``out_dir``: the first model's best-seed weights and config, a copy of the
-    AutoEncoder (``encoder_dir``) so the model artifact is self-contained, its test predictions,
+    Writes to ``out_dir``: the first model's best-seed weights and config, copies of the
+    AutoEncoder (``encoder_dir``) and the distilled explainer (``distiller_dir``) so the model
+    artifact is self-contained, its test predictions,
     the per-model, per-seed test metrics (``results.csv``) and ``summary.json``.
     """
     from lr_recsys.compare import with_bias
@@ -114,7 +118,10 @@ def train_evaluate(
     save_model(best.model, primary, task, out_dir)
     ServingBundle.from_prepared(prepared, data.space).save(out_dir)  # indices serving must use
     if encoder_dir is not None and explanation_source(primary) == "ae":
-        shutil.copytree(encoder_dir, out_dir / "autoencoder", dirs_exist_ok=True)
+        shutil.copytree(encoder_dir, out_dir / AUTOENCODER, dirs_exist_ok=True)
+    if distiller_dir is not None and explanation_source(primary) == "ae":
+        # serving computes the distilled vectors of unexplained candidates at request time
+        shutil.copytree(distiller_dir, out_dir / DISTILLER, dirs_exist_ok=True)
     test = data.splits[explanation_source(primary)][schema.SPLIT_TEST]
     ex = prepared.split(schema.SPLIT_TEST)
     pd.DataFrame({

@@ -48,6 +48,7 @@ def store(request, tmp_path):
             schema.POSITIVE: ["old reason", "new reason", "u2 reason"],
             schema.NEGATIVE: ["old no", "new no", "u2 no"],
             schema.EXPLANATION_SOURCE: ["llm", "llm", "distilled"],
+            schema.PAIR_KEY: ["u1|a|i1", "u1|b|i1", "u2|a|i2"],
         }
     )
     histories = pd.DataFrame(
@@ -165,7 +166,7 @@ def test_relative_repo_dir_works_from_any_working_directory(tmp_path, monkeypatc
     pairs = pd.DataFrame({
         schema.USER_ID: ["u1"], schema.ITEM_ID: ["i1"], schema.EVENT_TIMESTAMP: [T0],
         schema.POS_EMB: [_vec(0)], schema.NEG_EMB: [_vec(1)], schema.POSITIVE: ["p"], schema.NEGATIVE: ["n"],
-        schema.EXPLANATION_SOURCE: ["llm"],
+        schema.EXPLANATION_SOURCE: ["llm"], schema.PAIR_KEY: ["u1|i2|i1"],
     })  # fmt: skip
     hist = pd.DataFrame(
         {
