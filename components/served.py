@@ -18,6 +18,7 @@ def served_op(
     max_tokens: int,
     serving_users: int,
     serving_k: int,
+    candidate_cap: int,
     explain_queue: str,
     metrics: Output[Metrics],
 ):
@@ -32,7 +33,7 @@ def served_op(
     }
     summary = explain_served(
         Path(prepared.path), Path(model.path), dict(feature_store.metadata), Path(cache_path),
-        llm, users=serving_users, k=serving_k,
+        llm, users=serving_users, k=serving_k, candidate_cap=candidate_cap,
         queue_path=Path(explain_queue) if explain_queue else None,
     )  # fmt: skip
     for key, value in summary.items():

@@ -48,6 +48,7 @@ def lr_recsys_pipeline(
     serving_candidates: int = 3,  # per user: popular unrated candidates given features
     serving_users: int = 0,  # users whose top serving_k get LLM text after training (0: all)
     serving_k: int = 10,  # items per serving user that must carry LLM text (the API's default k)
+    candidate_cap: int = 100,  # the service's candidate generator size (ServeConfig.candidate_cap)
     explain_queue: str = "runs/explain_queue.sqlite",  # the service's queue, drained here ("": off)
     executor: str = "local",  # "ray": Ray Data actor pool (a KubeRay cluster via $RAY_ADDRESS)
     workers: int = 1,
@@ -98,7 +99,7 @@ def lr_recsys_pipeline(
         prepared=ingest.outputs["prepared"], model=train.outputs["model"],
         feature_store=features.outputs["feature_store"], cache_path=cache_path, backend=backend,
         llm_model=llm_model, max_tokens=max_tokens, serving_users=serving_users,
-        serving_k=serving_k, explain_queue=explain_queue,
+        serving_k=serving_k, candidate_cap=candidate_cap, explain_queue=explain_queue,
     )  # fmt: skip
     promote = promote_op(
         model=train.outputs["model"], evaluation=evaluation.outputs["evaluation"],

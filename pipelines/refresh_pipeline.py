@@ -49,6 +49,7 @@ def refresh_pipeline(
     tuned_config: str = "",
     serving_users: int = 0,  # users whose top serving_k get LLM text (0: all)
     serving_k: int = 10,
+    candidate_cap: int = 100,  # the service's candidate generator size (ServeConfig.candidate_cap)
     explain_queue: str = "runs/explain_queue.sqlite",  # the service's queue, drained here ("": off)
     tracking_uri: str = "sqlite:///runs/mlflow.db",
     margin: float = 0.0,
@@ -81,7 +82,7 @@ def refresh_pipeline(
         prepared=ingest.outputs["prepared"], model=train.outputs["model"],
         feature_store=features.outputs["feature_store"], cache_path=cache_path, backend=backend,
         llm_model=llm_model, max_tokens=max_tokens, serving_users=serving_users,
-        serving_k=serving_k, explain_queue=explain_queue,
+        serving_k=serving_k, candidate_cap=candidate_cap, explain_queue=explain_queue,
     )  # fmt: skip
     promote = promote_op(
         model=train.outputs["model"], evaluation=evaluation.outputs["evaluation"],

@@ -85,7 +85,7 @@ def top_k(model, space, distiller, state: ServingState, user: str, k: int, got: 
 
 def explain_served(
     prepared_dir: Path, model_dir: Path, store: dict[str, Any], cache_path: Path,
-    llm: dict[str, Any] | None = None, users: int = 0, k: int = 10, rounds: int = 3,
+    llm: dict[str, Any] | None = None, users: int = 0, k: int = 10, rounds: int = 10,
     candidate_cap: int = 100, queue_path: Path | None = None, queue_limit: int | None = None,
     variant: str = "attributes",
 ) -> dict[str, Any]:  # fmt: skip
@@ -279,5 +279,5 @@ def _llm_explain(prepared: Prepared, todo: dict[str, tuple[str, str, list[str]]]
         cache.close()
     table["failed"] = table[FLAGS].str.contains(FAILED)
     s = engine.stats
-    return table, {"pairs": s.pairs, "cache_hits": s.cache_hits, "generated": s.generated,
+    return table, {"requested_pairs": s.pairs, "cache_hits": s.cache_hits, "generated": s.generated,
                    "failed": s.failed, "seconds": s.seconds}  # fmt: skip

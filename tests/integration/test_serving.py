@@ -1,18 +1,29 @@
 """Ray Serve up and answering: the local pipeline's outputs (real ml-100k sample, real Gemma
 explanations, Feast SQLite online store, MLflow champion) served by ``serving.app``; every bad
 input gets a 4xx with a message and the service keeps serving; a new champion is picked up
-without a restart; Ray shuts down cleanly."""
+without a restart; /admin/* need the bearer token; overload is shed with 503 + Retry-After; a
+schema-driven fuzz of the whole OpenAPI never gets a 5xx; Ray shuts down cleanly."""
 
 from __future__ import annotations
+
+import asyncio
+import os
+import secrets
 
 import httpx
 import pandas as pd
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
 
 from lr_recsys import schema
 from lr_recsys.data import Prepared
 from pipelines.runner import run_local
 from tests.conftest import free_port, real_data_dir
+
+ADMIN_TOKEN_ENV = "LR_RECSYS_ADMIN_TOKEN"  # ServeConfig.admin_token_env's default
+ADMIN_TOKEN = secrets.token_urlsafe(24)  # the replicas inherit it from this process (see fixture)
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture(scope="module")
@@ -29,17 +40,26 @@ def deployed(tmp_path_factory):
         "data_dir": str(real_data_dir()), "max_users": 3, "max_per_user": 4, "serving_candidates": 3,
         "cache_path": str(tmp / "cache.sqlite"), "seeds": "0", "epochs": 2, "ae_epochs": 2,
         "models": "lr-recsys", "tracking_uri": tracking, "feature_repo_dir": str(tmp / "repo"),
+        "serving_k": 5, "candidate_cap": 50, "explain_queue": str(tmp / "queue.sqlite"),
     }  # fmt: skip
     run_dir = run_local(params, tmp / "root")
     cfg = ServeConfig.model_validate({
         "registry": {"tracking_uri": tracking}, "store": {"repo_dir": str(tmp / "repo")},
         "port": free_port(), "model_cache": str(tmp / "models"), "candidate_cap": 50,
+        "explain_queue": str(tmp / "queue.sqlite"),
     })  # fmt: skip
+    # Ray's workers inherit the environment of the process that starts Ray: set before start
+    previous = os.environ.get(ADMIN_TOKEN_ENV)
+    os.environ[ADMIN_TOKEN_ENV] = ADMIN_TOKEN
     url = local.start(build_app(cfg.model_dump(mode="json")), cfg.host, cfg.port, num_cpus=2)
     client = httpx.Client(base_url=url, timeout=30)
     yield {"client": client, "run_dir": run_dir, "tracking": tracking, "tmp": tmp}
     client.close()
     local.stop()
+    if previous is None:
+        os.environ.pop(ADMIN_TOKEN_ENV)
+    else:
+        os.environ[ADMIN_TOKEN_ENV] = previous
     import ray
 
     assert not ray.is_initialized()  # shut down cleanly
@@ -84,14 +104,18 @@ def test_rank_with_generated_candidates_returns_explanations_and_attention(deplo
     assert items and not {i["item_id"] for i in items} & rated  # generator skips rated items
     scores = [i["score"] for i in items]
     assert scores == sorted(scores, reverse=True)  # ranked by the model
-    # the pipeline distilled explanation vectors for the user's top-3 candidates: they are served
-    # with source "distilled" and no text (no text was generated for these pairs)
-    distilled = {i["item_id"]: i for i in items if i["explanation"]["source"] == "distilled"}
-    assert set(distilled) == set(serving.loc[serving[schema.USER_ID] == user, schema.ITEM_ID])
-    for item in distilled.values():
+    # the pipeline's served-text step had the LLM explain the user's top 5 under this model: they
+    # carry its text; every other candidate's vectors were distilled at request time (no text,
+    # no zero fallback for a known user)
+    sources = [i["explanation"]["source"] for i in items]
+    assert sources[:5] == ["llm"] * 5, sources[:8]
+    for item in items[:5]:
+        assert item["explanation"]["positive"].startswith("The consumer watched this movie")
+        assert item["explanation"]["negative"].startswith("The consumer did not watch")
+    assert set(sources[5:]) == {"distilled"}
+    for item in items[5:]:
         assert item["explanation"]["positive"] is None and item["explanation"]["negative"] is None
-    # every other candidate went through the documented fallback, counted
-    assert body["fallbacks"] == len(items) - 3
+    assert body["fallbacks"] == 0 and body["distilled"] == len(items) - 5
     for item in items:
         att = item["attention"]
         assert set(att) == {"pos", "neg", "user", "item", "seq", "context"}
@@ -122,7 +146,9 @@ def test_unknown_user_gets_a_flagged_cold_start_answer(deployed, sample):
     prepared, _ = sample
     body = _rank(deployed["client"], user_id="no-such-user", k=5).json()
     assert body["cold_start"] is True
-    assert body["fallbacks"] == 50  # no pair of an unknown user has an explanation (cap 50)
+    assert body["fallbacks"] == 50  # nothing to distil from for an unknown user (cap 50)
+    reason = body["items"][0]["explanation"]["reason"]
+    assert body["items"][0]["explanation"]["source"] == "fallback" and "without a history" in reason
     from lr_recsys.candidates import popularity
 
     # cold start keeps the candidate generator's order (most popular first)
@@ -164,6 +190,61 @@ def test_malformed_json_then_service_keeps_serving(deployed, sample):
     assert _rank(c, user_id=user).status_code == 200
 
 
+def test_a_lone_surrogate_is_a_422_naming_the_field(deployed, sample):
+    """``"\\ud800"`` is valid JSON but no Unicode scalar value: FastAPI's 422 echoed it back and
+    failed to encode it as UTF-8 (a 500); the error is now rendered with ASCII escapes."""
+    c = deployed["client"]
+    for body, field in [
+        (b'{"user_id": "\\ud800"}', ["body", "user_id"]),
+        (b'{"user_id": "1", "candidate_item_ids": ["1", "a\\udfffb"]}', ["body", "candidate_item_ids", 1]),
+    ]:  # fmt: skip
+        r = c.post("/rank", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["detail"]
+        assert error["loc"] == field and "unicode string" in error["msg"]
+    user = sample[1][schema.USER_ID].iloc[0]
+    assert _rank(c, user_id=user).status_code == 200
+
+
+def test_openapi_declares_the_admin_bearer_scheme(deployed):
+    spec = deployed["client"].get("/openapi.json").json()
+    scheme = spec["components"]["securitySchemes"]["adminToken"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    assert spec["paths"]["/admin/reload"]["post"]["security"] == [{"adminToken": []}]
+    assert {"401", "403"} <= set(spec["paths"]["/admin/reload"]["post"]["responses"])
+    assert "security" not in spec["paths"]["/rank"]["post"]  # ranking needs no credential
+
+
+@pytest.mark.parametrize(
+    ("authorization", "message"),
+    [
+        (None, "Authorization: Bearer <token>"),
+        (f"Basic {ADMIN_TOKEN}", "Authorization: Bearer <token>"),  # not a bearer credential
+        ("Bearer", "Authorization: Bearer <token>"),
+        ("Bearer not-the-token", "wrong admin bearer token"),
+        (f"Bearer {ADMIN_TOKEN[:-1]}", "wrong admin bearer token"),  # a prefix
+        (f"Bearer {ADMIN_TOKEN}x", "wrong admin bearer token"),
+        (b"Bearer \xe9t\xe9", "wrong admin bearer token"),  # non-ASCII (latin-1 on the wire)
+    ],
+)
+def test_admin_routes_refuse_a_missing_or_wrong_token(deployed, authorization, message):
+    c = deployed["client"]
+    headers = {} if authorization is None else {"Authorization": authorization}
+    r = c.post("/admin/reload", headers=headers)
+    assert r.status_code == 401, r.text
+    assert r.headers["www-authenticate"] == "Bearer" and message in r.json()["detail"]
+    assert c.get("/stats").json()["reloads"] == 0  # nothing was reloaded
+
+
+def test_admin_routes_accept_the_right_token(deployed):
+    c = deployed["client"]
+    version = c.get("/readyz").json()["model_version"]
+    r = c.post("/admin/reload", headers=ADMIN)
+    assert r.status_code == 200 and r.json() == {"model_version": version, "changed": False}
+    lower = {"authorization": f"bearer {ADMIN_TOKEN}"}  # the scheme is case-insensitive
+    assert c.post("/admin/reload", headers=lower).status_code == 200
+
+
 def test_new_champion_reaches_the_running_service(deployed, sample):
     """Register a retrained model, move ``champion`` to it, reload: no restart."""
     from mlflow import MlflowClient
@@ -175,7 +256,7 @@ def test_new_champion_reaches_the_running_service(deployed, sample):
     c, run_dir, tmp = deployed["client"], deployed["run_dir"], deployed["tmp"]
     user = sample[1][schema.USER_ID].iloc[0]
     before = _rank(c, user_id=user, k=5).json()
-    assert c.post("/admin/reload").json() == {"model_version": "1", "changed": False}
+    assert c.post("/admin/reload", headers=ADMIN).json() == {"model_version": "1", "changed": False}
     out = tmp / "retrained"
     train_evaluate(run_dir / "ingest-op" / "prepared", {"repo_dir": str(deployed["tmp"] / "repo")}, out,
                    ["lr-recsys"], seeds=[7], epochs=5)  # fmt: skip
@@ -190,7 +271,10 @@ def test_new_champion_reaches_the_running_service(deployed, sample):
     # the promotion decision itself is tested in tests/model/test_registry.py; here an engineer
     # moves the alias and the running service must follow
     MlflowClient(deployed["tracking"]).set_registered_model_alias("lr-recsys", "champion", version)
-    assert c.post("/admin/reload").json() == {"model_version": version, "changed": True}
+    assert c.post("/admin/reload", headers=ADMIN).json() == {
+        "model_version": version,
+        "changed": True,
+    }
     after = _rank(c, user_id=user, k=5).json()
     assert after["model_version"] == version != before["model_version"]
     assert [i["score"] for i in after["items"]] != [i["score"] for i in before["items"]]
@@ -213,7 +297,7 @@ def test_a_champion_whose_feature_service_is_missing_is_refused_and_the_old_one_
     version = register_model(cfg, load_model(model_dir)[0], "lr-recsys", "regression", {"rmse": [0.1]},
                              ["k"], True, extra_files=[model_dir / BUNDLE], feature_service="lr_recsys_v99")  # fmt: skip
     MlflowClient(deployed["tracking"]).set_registered_model_alias("lr-recsys", "champion", version)
-    r = c.post("/admin/reload")
+    r = c.post("/admin/reload", headers=ADMIN)
     assert r.status_code == 409 and "'lr_recsys_v99'" in r.json()["detail"]
     user = sample[1][schema.USER_ID].iloc[0]
     assert _rank(c, user_id=user).json()["model_version"] == serving_now  # still the old one
@@ -284,3 +368,80 @@ def test_replicas_polling_the_alias_follow_a_promotion(deployed):
         assert c.get("/poller/stats").json()["reloads"] == 1
     finally:
         serve.delete("poller")
+
+
+@pytest.fixture(scope="module")
+def strict(deployed):
+    """A second app beside the real one: no admin token variable set, and admission for one
+    request running and one waiting."""
+    from mlflow import MlflowClient
+    from ray import serve
+
+    from lr_recsys.serve import local
+    from lr_recsys.serve.ranker import ServeConfig
+    from serving.app import build_app
+
+    tmp, c = deployed["tmp"], deployed["client"]
+    cfg = ServeConfig.model_validate({
+        "registry": {"tracking_uri": deployed["tracking"]}, "store": {"repo_dir": str(tmp / "repo")},
+        "admin_token_env": "LR_RECSYS_TEST_UNSET_TOKEN", "max_ongoing_requests": 1,
+        "max_queued_requests": 1, "retry_after_s": 2.5, "explain_queue": None,
+    })  # fmt: skip
+    assert cfg.admin_token_env not in os.environ
+    # earlier tests may have left champion on a version this store cannot serve
+    MlflowClient(deployed["tracking"]).set_registered_model_alias("lr-recsys", "champion", "1")
+    local.start(build_app(cfg.model_dump(mode="json")), "127.0.0.1", c.base_url.port,
+                name="strict", route_prefix="/strict", timeout_s=120)  # fmt: skip
+    yield c
+    serve.delete("strict")
+
+
+def test_admin_routes_are_off_without_a_configured_token(strict):
+    for headers in ({}, ADMIN, {"Authorization": "Bearer "}):
+        r = strict.post("/strict/admin/reload", headers=headers)
+        assert r.status_code == 403, r.text
+        assert "admin routes are off" in r.text and "LR_RECSYS_TEST_UNSET_TOKEN" in r.text
+
+
+def test_overload_is_shed_at_once_with_503_and_retry_after(strict, sample):
+    """24 simultaneous requests against 1 running + 1 queued: the rest are refused with 503 and
+    ``Retry-After`` (2.5 s rounded up), the admitted ones answer 200, nothing else."""
+    user = sample[1][schema.USER_ID].iloc[0]
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=strict.base_url, timeout=60) as ac:
+            return await asyncio.gather(
+                *[ac.post("/strict/rank", json={"user_id": user}) for _ in range(24)]
+            )
+
+    responses = asyncio.run(burst())
+    codes = sorted(r.status_code for r in responses)
+    assert set(codes) == {200, 503} and codes.count(200) >= 2, codes
+    for r in responses:
+        if r.status_code == 503:
+            assert r.headers["retry-after"] == "3"
+        else:
+            assert r.json()["user_id"] == user and r.json()["items"]
+    assert strict.get("/strict/rank", timeout=30).status_code == 405  # still answering
+    assert strict.post("/strict/rank", json={"user_id": user}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def api_schema(deployed):
+    return schemathesis.openapi.from_url(f"{deployed['client'].base_url}/openapi.json")
+
+
+fuzzed = schemathesis.pytest.from_fixture("api_schema")
+
+
+@fuzzed.parametrize()
+@settings(
+    max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)  # fmt: skip
+def test_fuzzed_requests_from_the_openapi_never_get_a_5xx(case, deployed):
+    """schemathesis: valid and invalid requests generated from every operation of the served
+    OpenAPI (bodies, headers, the admin bearer credential) answer 2xx or 4xx, and the service
+    keeps answering ``/healthz``."""
+    r = case.call(timeout=30)
+    assert 200 <= r.status_code < 500, f"{case.method} {case.path} -> {r.status_code}: {r.text}"
+    assert deployed["client"].get("/healthz").status_code == 200
