@@ -13,11 +13,15 @@ import pytest
 from lr_recsys import schema
 from lr_recsys.feature_store import (
     StoreConfig,
+    append_sources,
     apply_and_materialize,
     historical,
+    materialize_incremental,
     online,
+    read_watermark,
     training_vectors,
     write_sources,
+    write_state,
 )
 from tests.conftest import free_port
 
@@ -136,6 +140,52 @@ def test_online_reads_latest_values_and_misses_are_none(store):
     assert list(out.loc[0, schema.RATED_IDS]) == ["i3", "i4"]
     assert out.loc[1, schema.POSITIVE] is None and out.loc[1, schema.HISTORY_IDS] is None
     assert out.loc[1, schema.ITEM_TEXT] == "Babe | Comedy"  # item features still found
+
+
+def test_appended_rows_reach_the_online_store_incrementally_and_history_stays(store, request):
+    """A refresh appends a newer explanation and history; materialize_incremental loads exactly
+    the rows after the last materialisation, while point-in-time reads of the past are unchanged."""
+    cfg = StoreConfig(repo_dir=Path(store.config.repo_path), project=store.project)
+    if store.config.online_store.type != "sqlite":
+        cfg = cfg.model_copy(update={"online": "redis", "redis_connection": request.getfixturevalue("redis_url")})  # fmt: skip
+    later = T0 + timedelta(days=5)  # after the fixture's materialisation end (T0 + 3 days)
+    added = append_sources(
+        cfg,
+        pairs=pd.DataFrame({
+            schema.USER_ID: ["u1"], schema.ITEM_ID: ["i1"], schema.EVENT_TIMESTAMP: [later],
+            schema.POS_EMB: [_vec(30)], schema.NEG_EMB: [_vec(31)], schema.POSITIVE: ["refreshed"],
+            schema.NEGATIVE: ["refreshed no"], schema.EXPLANATION_SOURCE: ["llm"], schema.PAIR_KEY: ["u1|c|i1"],
+        }),
+        histories=pd.DataFrame({
+            schema.USER_ID: ["u1"], schema.EVENT_TIMESTAMP: [later],
+            schema.HISTORY_IDS: [["i4", "i1"]], schema.RATED_IDS: [["i1", "i3", "i4"]],
+        }),
+    )  # fmt: skip
+    assert added == {schema.FV_PAIR: 1, schema.FV_USER: 1}
+    row = {schema.USER_ID: "u1", schema.ITEM_ID: "i1"}
+    assert online(store, [row]).loc[0, schema.POSITIVE] == "new reason"  # not loaded yet
+    materialize_incremental(cfg, later + timedelta(seconds=1))
+    out = online(store, [row])
+    assert out.loc[0, schema.POSITIVE] == "refreshed" and out.loc[0, schema.PAIR_KEY] == "u1|c|i1"
+    assert list(out.loc[0, schema.HISTORY_IDS]) == ["i4", "i1"]
+    # the past is unchanged for training: as of day 3 the pair still reads the day-2 explanation
+    past = historical(store, pd.DataFrame({**{k: [v] for k, v in row.items()},
+                                           schema.EVENT_TIMESTAMP: [T0 + timedelta(days=3)]}))  # fmt: skip
+    assert past.loc[0, schema.POSITIVE] == "new reason"
+
+
+def test_watermark_is_recorded_and_a_missing_one_is_named(tmp_path):
+    cfg = StoreConfig(repo_dir=tmp_path / "repo")
+    with pytest.raises(FileNotFoundError, match="state.json is missing: run the training pipeline"):
+        read_watermark(cfg)
+    write_state(cfg, 893286638)
+    assert read_watermark(cfg) == 893286638
+
+
+def test_appending_before_the_sources_exist_is_refused(tmp_path):
+    cfg = StoreConfig(repo_dir=tmp_path / "repo")
+    with pytest.raises(ValueError, match="does not exist: run the features step first"):
+        append_sources(cfg, histories=pd.DataFrame({schema.USER_ID: ["u"]}))
 
 
 def test_sources_with_missing_columns_fail_clearly(tmp_path):
