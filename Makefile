@@ -10,7 +10,7 @@ RUN_SEEDS ?= 2
 RUN_MODELS ?= mf,ncf,sasrec,din,lr-recsys-noexp
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF
 
-.PHONY: setup run serve compare tune study test lint services bench clean
+.PHONY: setup run refresh serve compare tune study test lint services bench clean
 
 setup: $(STAMP)
 
@@ -30,10 +30,17 @@ $(STAMP): pyproject.toml
 # + promote)
 RUN_LLM_PAIRS ?= 1000
 RUN_PIPELINE_SEEDS ?= 0
+RUN_SERVING_USERS ?= 25
 run: setup
 	$(BIN)/lr-recsys pipeline run --local --pipeline-root runs/pipeline \
 		--param llm_pairs=$(RUN_LLM_PAIRS) --param seeds=$(RUN_PIPELINE_SEEDS) \
-		--param tuned_config=configs/tuned/ml-100k.toml
+		--param tuned_config=configs/tuned/ml-100k.toml --param serving_users=$(RUN_SERVING_USERS)
+
+# incremental refresh: interactions newer than the store's watermark (none for the static
+# ml-100k: see benchmarks/refresh_time.py for a replay), the explain queue, fine-tune, promote
+refresh: setup
+	$(BIN)/lr-recsys pipeline run --local --pipeline refresh --pipeline-root runs/pipeline \
+		--param tuned_config=configs/tuned/ml-100k.toml --param serving_users=$(RUN_SERVING_USERS)
 
 # the ranking API (Ray Serve, loopback) over the main job's champion and online features
 serve: setup

@@ -21,6 +21,12 @@ def test_compiled_pipeline_matches_golden_file(tmp_path):
     assert out.read_text() == GOLDEN.read_text()
 
 
+def test_compiled_refresh_pipeline_matches_golden_file(tmp_path):
+    out = compile_pipeline(tmp_path / "r.yaml", "refresh")
+    # regenerate with: lr-recsys pipeline compile --pipeline refresh --out tests/integration/golden/refresh_pipeline.yaml
+    assert out.read_text() == (GOLDEN.parent / "refresh_pipeline.yaml").read_text()
+
+
 def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
     """The production online-store profile (a real Redis on loopback); the serving tests run the
     same pipeline on the embedded SQLite profile."""
@@ -31,7 +37,8 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
         "data_dir": str(real_data_dir()), "max_users": 3, "max_per_user": 6, "llm_pairs": 10,
         "cache_path": str(tmp_path / "cache.sqlite"), "seeds": "0", "epochs": 2, "ae_epochs": 2,
         "tracking_uri": tracking, "feature_repo_dir": str(tmp_path / "repo"),
-        "online_store": "redis", "redis_connection": redis_url,
+        "online_store": "redis", "redis_connection": redis_url, "serving_k": 3,
+        "explain_queue": str(tmp_path / "queue.sqlite"),
     }  # fmt: skip
     run_dir = run_local(params, tmp_path / "root")
     tasks = {p.name for p in run_dir.iterdir() if p.is_dir()}
@@ -43,8 +50,13 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
         "features-op",
         "train-op",
         "evaluate-op",
+        "served-op",
         "promote-op",
     } <= tasks
+    # the served-text step: every user's top 3 under the new model carries LLM text
+    served = json.loads((run_dir / "served-op" / "executor_output.json").read_text())
+    served = served["artifacts"]["metrics"]["artifacts"][0]["metadata"]
+    assert served["serving_users"] == 3 and served["served_text_coverage"] == 1.0
     assert (run_dir / "ingest-op" / "prepared" / "examples.parquet").exists()
     assert (run_dir / "explain-op" / "explanations").exists()
     assert (run_dir / "train-op" / "model" / "weights.safetensors").exists()
@@ -115,7 +127,10 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
     cand = serving.iloc[0]
     keys = {schema.USER_ID: cand[schema.USER_ID], schema.ITEM_ID: cand[schema.ITEM_ID]}
     cand_row = online(store, [keys]).iloc[0]
-    assert cand_row[schema.EXPLANATION_SOURCE] == "distilled" and cand_row[schema.NEGATIVE] is None
+    if cand_row[schema.EXPLANATION_SOURCE] == "distilled":  # unless the served step explained it
+        assert cand_row[schema.NEGATIVE] is None
+    else:
+        assert cand_row[schema.NEGATIVE].startswith("The consumer did not watch")
 
 
 def rated_by(run_dir, serving):

@@ -47,7 +47,7 @@ def test_pipeline_runs_on_generic_half_star_files(tmp_path, tmp_csv):
         "config_path": str(config), "data_dir": str(tmp_path / "data"),
         "cache_path": str(tmp_path / "cache.sqlite"), "seeds": "0", "epochs": 2, "ae_epochs": 2,
         "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "feature_repo_dir": str(tmp_path / "repo"),
-        "tuned_config": str(tuned),
+        "tuned_config": str(tuned), "serving_k": 2, "explain_queue": str(tmp_path / "queue.sqlite"),
     }  # fmt: skip
     run_dir = run_local(params, tmp_path / "root")
 
