@@ -105,6 +105,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         cli["workers"] = args.workers
     if getattr(args, "llm_pairs", None) is not None:
         cli["llm_pairs"] = args.llm_pairs
+    if getattr(args, "budget_policy", None) is not None:
+        cli["budget_policy"] = args.budget_policy
+    if getattr(args, "budget_scores", None) is not None:
+        cli["uncertainty"] = {"scores": args.budget_scores}
     train: dict[str, Any] = {}
     if args.epochs is not None:
         train["epochs"] = args.epochs
@@ -239,6 +243,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             cli["llm"][key] = getattr(args, key)
     if args.no_progress:
         cli["progress"] = False
+    uncertainty = {k: v for k, v in (("scores", args.budget_scores),
+                                     ("tuned_config", args.tuned_config)) if v is not None}  # fmt: skip
+    if uncertainty:
+        cli["uncertainty"] = uncertainty
     cfg = ExplainConfig(**load_settings(args.config, cli))  # file < environment < flags
     table, stats = explain_dataset(cfg)
     if args.quality or args.probe:
@@ -361,6 +369,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = ServeConfig(
         registry=RegistryConfig(tracking_uri=args.tracking_uri), store=StoreConfig(repo_dir=args.feature_repo),
         host=args.host, port=args.port, poll_s=args.poll_s, candidate_cap=args.candidate_cap,
+        explain_queue=None if args.explain_queue in ("", "off") else Path(args.explain_queue),
     )  # fmt: skip
     try:
         url = local.start(build_app(cfg.model_dump(mode="json")), cfg.host, cfg.port)
@@ -390,6 +399,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lr_recsys.explain.budget import POLICIES
+
     parser = argparse.ArgumentParser(prog="lr-recsys", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -416,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--llm-pairs",
         type=int,
         help="LLM budget: the table's first N budget pairs (rest distilled)",
+    )
+    p.add_argument(
+        "--budget-policy", choices=list(POLICIES), help="the budget order the table was made by"
+    )
+    p.add_argument(
+        "--budget-scores", type=Path, help="uncertainty scores file (read if present, else written)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_compare)
@@ -462,7 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--max-pairs", type=int, help="explain only the first N pairs (user/time order)")
     p.add_argument("--llm-pairs", type=int, help="LLM budget: pairs to explain (default all)")
-    p.add_argument("--budget-policy", choices=["even", "random"], help="which pairs (see README)")
+    p.add_argument("--budget-policy", choices=list(POLICIES), help="which pairs (see README)")
+    p.add_argument(
+        "--budget-scores", type=Path, help="uncertainty scores file (read if present, else written)"
+    )
+    p.add_argument("--tuned-config", type=Path, help="policy uncertainty: the twin's settings")
     p.add_argument("--budget-seed", type=int, help="seed of the budget's sample")
     p.add_argument("--backend", choices=["llamacpp", "vllm", "openai"], help="LLM backend")
     p.add_argument("--model", help="vllm/openai model name")
@@ -533,6 +554,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--poll-s", type=float, default=0.0, help="check the champion alias every N s")
     p.add_argument("--candidate-cap", type=int, default=100, help="generator: max candidates")
+    p.add_argument(
+        "--explain-queue", default="runs/explain_queue.sqlite",
+        help="items returned without LLM text are queued here for the next run ('off': none)",
+    )  # fmt: skip
     p.add_argument("--exit-when-ready", action="store_true", help="start, check, stop (smoke)")
     p.set_defaults(func=cmd_serve)
 
