@@ -65,7 +65,7 @@ def main() -> None:
     refresh = run_local({**common, "llm_pairs": args.refresh_llm_pairs, "mode": args.mode}, root / "pipeline", "refresh")  # fmt: skip
     result["refresh_s"] = round(time.perf_counter() - t0, 1)
     result["refresh_run"] = str(refresh)
-    for task in ("refresh-ingest-op", "refresh-features-op", "refresh-train-op", "served-op", "promote-op"):  # fmt: skip
+    for task in ("refresh-ingest-op", "refresh-features-op", "refresh-train-op", "refresh-served-op", "promote-op"):  # fmt: skip
         result[task] = metrics(refresh, task)
     if "full_s" in result:
         result["ratio"] = result["refresh_s"] / result["full_s"]

@@ -12,7 +12,7 @@ from kfp import dsl
 from components.evaluate import evaluate_op
 from components.promote import promote_op
 from components.refresh import champion_op, refresh_features_op, refresh_ingest_op, refresh_train_op
-from components.served import served_op
+from components.served import refresh_served_op
 
 REFRESH_NAME = "lr-recsys-refresh"
 
@@ -78,8 +78,9 @@ def refresh_pipeline(
         tuned_config=tuned_config,
     )  # fmt: skip
     evaluation = evaluate_op(model=train.outputs["model"])
-    served = served_op(
+    served = refresh_served_op(
         prepared=ingest.outputs["prepared"], model=train.outputs["model"],
+        champion=champion.outputs["champion"],
         feature_store=features.outputs["feature_store"], cache_path=cache_path, backend=backend,
         llm_model=llm_model, max_tokens=max_tokens, serving_users=serving_users,
         serving_k=serving_k, candidate_cap=candidate_cap, explain_queue=explain_queue,

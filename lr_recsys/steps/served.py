@@ -87,7 +87,7 @@ def explain_served(
     prepared_dir: Path, model_dir: Path, store: dict[str, Any], cache_path: Path,
     llm: dict[str, Any] | None = None, users: int = 0, k: int = 10, rounds: int = 10,
     candidate_cap: int = 100, queue_path: Path | None = None, queue_limit: int | None = None,
-    variant: str = "attributes",
+    variant: str = "attributes", also_models: tuple[Path, ...] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """Explain the top ``k`` of every serving user and the queued pairs; store them online.
 
@@ -105,6 +105,8 @@ def explain_served(
         queue_path: The service's explain queue (drained: pairs explained or no longer current
             are removed once stored); None: no queue.
         queue_limit: Queued pairs taken per run (None: all).
+        also_models: Model artifacts whose top ``k`` is explained too (a refresh: the champion,
+            which keeps serving if the challenger is not promoted; it must share the AutoEncoder).
 
     Returns:
         Counts: users, pairs explained by the LLM (cache hits and generated), rounds, the
@@ -143,6 +145,11 @@ def explain_served(
     counts = prepared.examples[schema.USER_ID].value_counts()
     serving = select_users(list(state.histories), counts, users)
     length = bundle.space.history_len
+    rankers = [(model, bundle.space, distiller, reads)]
+    for other in also_models:  # same AutoEncoder: the stored vectors mean the same to both
+        m, c = load_model(Path(other))
+        rankers.append((m.eval(), ServingBundle.load(Path(other)).space,
+                        Distiller.load(Path(other) / DISTILLER), explanation_source(c["model"]) is not None))  # fmt: skip
     cfg = store_config(store)
     got = stored_llm(cfg)  # explained by an earlier run: not explained or stored again
     before = set(got.pos)
@@ -153,6 +160,7 @@ def explain_served(
         table, stats = _llm_explain(prepared, todo, cache_path, llm, variant)
         for key, value in stats.items():
             llm_stats[key] = llm_stats.get(key, 0) + value
+        failed.update(table.loc[table["failed"], schema.PAIR_KEY])  # not asked again this run
         ok = table[~table["failed"]]
         if ok.empty:
             return set()
@@ -187,13 +195,15 @@ def explain_served(
             stale.append(q.pair_key)
         else:
             todo[q.pair_key] = (q.user_id, q.item_id, history)
+    failed: set[str] = set()
     done_rounds = 0
     for _ in range(rounds):
         for user in serving:
-            for key, item in top_k(model, bundle.space, distiller, state, user, k, got, reads):
-                if key not in got.pos:
-                    todo[key] = (user, item, state.histories.get(user) or [])
-        todo = {key: v for key, v in todo.items() if key not in got.pos}
+            for r_model, r_space, r_dist, r_reads in rankers:
+                for key, item in top_k(r_model, r_space, r_dist, state, user, k, got, r_reads):
+                    if key not in got.pos:
+                        todo[key] = (user, item, state.histories.get(user) or [])
+        todo = {key: v for key, v in todo.items() if key not in got.pos and key not in failed}
         if not todo:
             break
         explain(todo)
@@ -216,7 +226,7 @@ def explain_served(
         "llm_explained": len(new_keys), "served_items": len(top), "served_with_text": covered,
         "served_text_coverage": covered / len(top) if top else 1.0,
         "queue_taken": len(queued), "queue_explained": len(drained), "queue_stale": len(stale),
-        "queue_left": len(queue) if queue is not None else 0,
+        "queue_left": len(queue) if queue is not None else 0, "llm_failed_pairs": len(failed),
         "store_rows_appended": int(appended.get(schema.FV_PAIR, 0)),
         "seconds": round(time.perf_counter() - t0, 2),
         **{f"llm_{key}": v for key, v in llm_stats.items()},

@@ -103,7 +103,7 @@ def test_items_returned_without_text_are_queued_then_a_refresh_explains_them(wor
     refresh_dir = run_local({**world["common"], "llm_pairs": -1, "epochs": 1}, tmp / "root", "refresh")  # fmt: skip
     ingest = _metrics(refresh_dir, "refresh-ingest-op")
     feats = _metrics(refresh_dir, "refresh-features-op")
-    served = _metrics(refresh_dir, "served-op")
+    served = _metrics(refresh_dir, "refresh-served-op")
     assert ingest["new_examples"] == len(new) and ingest["old_examples"] == len(world["prepared"].examples)  # fmt: skip
     # the LLM was asked for the new pairs only, and generated exactly their two sentences each
     assert feats["new_pairs"] == len(new) and feats["llm_requested_pairs"] == len(new)
