@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 MAX_K = 100  # items returned per request
 MAX_CANDIDATES = 1000  # candidate ids a request may send
+MAX_ID_LEN = 128  # characters of a user or item id
+# an id: the length bound also makes pydantic check that the text is Unicode, so a lone UTF-16
+# surrogate (valid in JSON) is a 422 naming the field; a bare StrictStr lets it through
+Id = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LEN)]
 
 
 class RankRequest(BaseModel):
@@ -15,8 +19,8 @@ class RankRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: StrictStr = Field(min_length=1, max_length=128)
-    candidate_item_ids: list[StrictStr] | None = Field(
+    user_id: Id
+    candidate_item_ids: list[Id] | None = Field(
         default=None, min_length=1, max_length=MAX_CANDIDATES,
         description="items to rank; omitted = the candidate generator (unrated items, most popular first)",
     )  # fmt: skip

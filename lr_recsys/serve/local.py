@@ -2,6 +2,8 @@
 
 Ray 2.60 turns on token auth and writes ``~/.ray/auth_token``; local runs disable it and keep
 Ray's files in their own temp directory. Always ``stop()``: it shuts Serve, then Ray, down.
+Serve replicas inherit the environment of the process that starts Ray (the first ``start``): set
+``LR_RECSYS_ADMIN_TOKEN`` (``ServeConfig.admin_token_env``) before it to enable ``/admin/*``.
 """
 
 from __future__ import annotations

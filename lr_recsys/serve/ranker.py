@@ -85,9 +85,10 @@ class ServeConfig(BaseModel):
     admin_token_env: str = Field(default="LR_RECSYS_ADMIN_TOKEN", min_length=1)
     # admission control (Ray Serve, per replica / per proxy): at most max_ongoing_requests run in
     # a replica, at most max_queued_requests wait for one; beyond that an immediate 503 with
-    # Retry-After: retry_after_s (sized from benchmarks/serve_load.py; -1: unbounded queue)
-    max_ongoing_requests: int = Field(default=4, ge=1)
-    max_queued_requests: int = Field(default=8, ge=-1)
+    # Retry-After: retry_after_s (sized from benchmarks/serve_load.py; -1: unbounded queue; Ray
+    # refuses 0 when build_app sets the options)
+    max_ongoing_requests: int = Field(default=2, ge=1)
+    max_queued_requests: int = Field(default=1, ge=-1)
     retry_after_s: float = Field(default=1.0, ge=0)
 
 
