@@ -1,5 +1,7 @@
-"""Explanations: the LLM engine over the budgeted pairs (``llm_pairs``, -1 = all; cached,
-resumable; in-process or a Ray Data actor pool), then its gate and quality report."""
+"""Explanations: the LLM engine over the budgeted pairs (``llm_pairs``, -1 = all; ``budget_policy``
+even | random | uncertainty, the last with a first-pass twin trained on ``tuned_config``'s
+settings; cached, resumable; in-process or a Ray Data actor pool), then its gate and quality
+report."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Output
@@ -19,6 +21,8 @@ def explain_op(
     workers: int,
     llm_pairs: int,
     budget_seed: int,
+    budget_policy: str,
+    tuned_config: str,
     explanations: Output[Dataset],
     metrics: Output[Metrics],
 ):
@@ -36,6 +40,7 @@ def explain_op(
         Path(prepared.path), table, Path(cache_path), llm,
         serving_candidates=serving_candidates, executor=executor, workers=workers,
         llm_pairs=llm_pairs if llm_pairs >= 0 else None, budget_seed=budget_seed,
+        budget_policy=budget_policy, tuned_config=tuned_config,
     )  # fmt: skip
     for key, value in summary.items():
         metrics.log_metric(key, value)

@@ -483,7 +483,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--budget-scores", type=Path, help="uncertainty scores file (read if present, else written)"
     )
-    p.add_argument("--tuned-config", type=Path, help="policy uncertainty: the twin's settings")
     p.add_argument("--budget-seed", type=int, help="seed of the budget's sample")
     p.add_argument("--backend", choices=["llamacpp", "vllm", "openai"], help="LLM backend")
     p.add_argument("--model", help="vllm/openai model name")
@@ -502,7 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--probe", action="store_true", help="quality report + residual probe (trains the twin)"
     )
-    p.add_argument("--tuned-config", type=Path, help="the probe twin's tuned TOML")
+    p.add_argument(
+        "--tuned-config", type=Path, help="tuned TOML of the twin (the probe, policy uncertainty)"
+    )
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser(

@@ -17,6 +17,7 @@ from scipy import stats
 from lr_recsys import schema
 from lr_recsys.config import CompareConfig
 from lr_recsys.data import load_prepared
+from lr_recsys.explain.budget import needs_scores
 from lr_recsys.explain.table import load_explanations
 from lr_recsys.models import BASELINES, BIAS, explanation_source, model_names, model_spec
 from lr_recsys.train.experiment import ExperimentData, build_experiment_data, run_model
@@ -96,13 +97,36 @@ def experiment_data(cfg: CompareConfig, fraction: float | None = None) -> Experi
         from lr_recsys.explain.budget import select_budget
 
         full = load_prepared(cfg.data.model_copy(update={"train_fraction": 1.0}))  # every pair
-        budget = select_budget(full.examples, cfg.llm_pairs, cfg.budget_seed)[schema.PAIR_KEY]
+        scores = budget_scores(cfg, full)
+        budget = select_budget(
+            full.examples, cfg.llm_pairs, cfg.budget_seed, cfg.budget_policy, scores
+        )[schema.PAIR_KEY]
         table = table[table[schema.PAIR_KEY].isin(set(budget))].reset_index(drop=True)
         log.info(
-            "compare: LLM budget %d pairs -> %d explained in the table", cfg.llm_pairs, len(table)
-        )
+            "compare: LLM budget %d pairs (%s) -> %d explained in the table",
+            cfg.llm_pairs, cfg.budget_policy, len(table),
+        )  # fmt: skip
+        if len(table) < min(cfg.llm_pairs, len(full.examples)):
+            log.warning(
+                "compare: the table lacks %d of the %d budget pairs (they are distilled); explain "
+                "them with the same policy, seed and scores first",
+                min(cfg.llm_pairs, len(full.examples)) - len(table), cfg.llm_pairs,
+            )  # fmt: skip
     content = any(model_spec(m)[1].get("explanations") == "content" for m in models)
     return build_experiment_data(prepared, sources, table, cfg.ae, item_vectors=content)
+
+
+def budget_scores(cfg: CompareConfig, full) -> Any:
+    """The per-pair scores ``cfg.budget_policy`` routes by (None for a policy without scores):
+    ``cfg.uncertainty.scores`` when that file exists (the explain run's), else a first pass with
+    the twin's tuned settings (``cfg.uncertainty.tuned_config``, else ``cfg.tuned_config``)."""
+    if not needs_scores(cfg.budget_policy):
+        return None
+    from lr_recsys.explain.uncertainty import budget_scores as scores_of
+
+    scores, info = scores_of(full, cfg.uncertainty, cfg.tuned_config)
+    log.info("compare: budget scores %s", info)
+    return scores
 
 
 def compare_once(cfg: CompareConfig, fraction: float, tuned: Tuned) -> dict[str, Any]:
@@ -137,6 +161,7 @@ def compare_once(cfg: CompareConfig, fraction: float, tuned: Tuned) -> dict[str,
                 summary["mean"] = float(values.mean())
                 summary["std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     counts = prepared.examples[schema.SPLIT].value_counts().to_dict()
+    scored = cfg.llm_pairs is not None and needs_scores(cfg.budget_policy)
     meta = {
         "dataset": prepared.name,
         "examples": {k: int(v) for k, v in counts.items()},
@@ -146,6 +171,9 @@ def compare_once(cfg: CompareConfig, fraction: float, tuned: Tuned) -> dict[str,
         "train_fraction": fraction,
         "tuned_config": str(cfg.tuned_config) if cfg.tuned_config else None,
         "llm_budget": cfg.llm_pairs,
+        "budget_policy": cfg.budget_policy,
+        "budget_seed": cfg.budget_seed,
+        "uncertainty": cfg.uncertainty.model_dump(mode="json") if scored else None,
         "best_epochs": epochs,
         "configs": configs,  # the effective hyperparameters of every model and task
         "seconds": round(time.perf_counter() - t0, 1),

@@ -204,6 +204,29 @@ class DataConfig(BaseModel):
         return v
 
 
+class UncertaintyConfig(BaseModel):
+    """The first pass of the ``uncertainty`` LLM budget (``lr_recsys.explain.uncertainty``): the
+    no-explanation twin trained once per seed on the training split (early-stopped on
+    validation); a pair's score is the spread of the seeds' predictions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])  # a deep ensemble, >= 2 members
+    task: Literal["regression", "classification"] = "regression"
+    tuned_config: Path | None = None  # the twin's tuned settings (None: compare's, else defaults)
+    epochs: int = 100  # an upper bound: early stopping on validation ends each member
+    patience: int = 10
+    # scores file (pair_key, uncertainty): read when it exists, else computed and written there
+    scores: Path | None = None
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) < 2:
+            raise ValueError(f"the ensemble needs at least 2 distinct seeds, got {v}")
+        return v
+
+
 class CompareConfig(BaseModel):
     """Settings of ``lr-recsys compare``."""
 
@@ -228,6 +251,8 @@ class CompareConfig(BaseModel):
     # (lr_recsys.explain.budget; the rest are distilled), None = every explanation in the table
     llm_pairs: int | None = None
     budget_seed: int = 0
+    budget_policy: Literal["even", "random", "uncertainty"] = "even"
+    uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)
 
     @field_validator("train_fractions")
     @classmethod

@@ -30,7 +30,8 @@ def lr_recsys_pipeline(
     max_users: int = 0,  # 0: every user (the full dataset)
     max_per_user: int = 0,  # 0: every rating
     llm_pairs: int = 1000,  # LLM budget: pairs the LLM explains (-1: all); the rest are distilled
-    budget_seed: int = 0,  # seed of the budget's sample (policy: users, then items, evenly)
+    budget_seed: int = 0,  # seed of the budget's sample (ties of every policy)
+    budget_policy: str = "even",  # even (users, then items) | random | uncertainty (first pass)
     probe: bool = True,  # residual probe of the explanation embeddings in the distill step
     bigquery_table: str = "",  # project.dataset.table: interactions from BigQuery ([bigquery] extra)
     items_path: str = "",  # item (and user) files for the 'generic' and BigQuery sources
@@ -75,6 +76,7 @@ def lr_recsys_pipeline(
         prepared=ingest.outputs["prepared"], cache_path=cache_path, backend=backend,
         llm_model=llm_model, max_tokens=max_tokens, serving_candidates=serving_candidates,
         executor=executor, workers=workers, llm_pairs=llm_pairs, budget_seed=budget_seed,
+        budget_policy=budget_policy, tuned_config=tuned_config,
     )  # fmt: skip
     encode = encode_op(
         prepared=ingest.outputs["prepared"], explanations=explain.outputs["explanations"],

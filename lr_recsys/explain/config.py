@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lr_recsys.config import DataConfig
+from lr_recsys.config import DataConfig, UncertaintyConfig
 
 
 class LLMConfig(BaseModel):
@@ -47,8 +47,10 @@ class ExplainConfig(BaseModel):
     cache_path: Path = Path("data/llm_cache.sqlite")
     max_pairs: int | None = None  # the first N pairs in user/time order (a quick look)
     llm_pairs: int | None = None  # the LLM budget: pairs explained (None: all); see explain.budget
-    budget_policy: Literal["even", "random"] = "even"
+    budget_policy: Literal["even", "random", "uncertainty"] = "even"
     budget_seed: int = 0
+    # policy "uncertainty": its first pass (scores written beside ``out`` unless ``scores`` is set)
+    uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)
     executor: Literal["local", "ray"] = "local"
     workers: int = 1
     batch_size: int = 8  # requests per durable cache write

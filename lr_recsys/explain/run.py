@@ -12,7 +12,7 @@ import pandas as pd
 from lr_recsys import schema
 from lr_recsys.data import Prepared, load_prepared
 from lr_recsys.explain.backends import Decoding
-from lr_recsys.explain.budget import select_budget
+from lr_recsys.explain.budget import needs_scores, select_budget
 from lr_recsys.explain.cache import GenerationCache
 from lr_recsys.explain.config import ExplainConfig
 from lr_recsys.explain.engine import (
@@ -83,6 +83,23 @@ def build_engine(
     )
 
 
+def scores_path(out: Path) -> Path:
+    """Where the ``uncertainty`` policy's scores are written beside the table ``out``."""
+    return Path(out).with_name(f"{Path(out).stem}.uncertainty.parquet")
+
+
+def routing_scores(cfg: ExplainConfig, prepared: Prepared) -> pd.Series:
+    """The ``uncertainty`` policy's per-pair scores: read from ``cfg.uncertainty.scores`` when
+    that file exists, else a fresh first pass, written beside ``cfg.out``."""
+    from lr_recsys.explain.uncertainty import budget_scores, save_scores
+
+    scores, info = budget_scores(prepared, cfg.uncertainty)
+    if cfg.uncertainty.scores is None:
+        save_scores(scores, scores_path(cfg.out))
+    log.info("explain: uncertainty scores %s", info)
+    return scores
+
+
 def explain_dataset(
     cfg: ExplainConfig, prepared: Prepared | None = None, extra_pairs: Sequence[Pair] = ()
 ) -> tuple[pd.DataFrame, ExplainStats]:
@@ -96,7 +113,10 @@ def explain_dataset(
         if cfg.max_pairs < 1:
             raise ValueError(f"max_pairs must be at least 1, got {cfg.max_pairs}")
         examples = examples.head(cfg.max_pairs)
-    examples = select_budget(examples, cfg.llm_pairs, cfg.budget_seed, cfg.budget_policy)
+    scores = None
+    if needs_scores(cfg.budget_policy) and cfg.llm_pairs is not None:
+        scores = routing_scores(cfg, prepared)
+    examples = select_budget(examples, cfg.llm_pairs, cfg.budget_seed, cfg.budget_policy, scores)
     pairs = pairs_from_examples(examples) + list(extra_pairs)
     cache = GenerationCache(cfg.cache_path)
     engine = build_engine(cfg, prepared, cache)

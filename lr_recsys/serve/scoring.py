@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from lr_recsys import schema
@@ -41,6 +40,12 @@ class Distiller:
 
     model: DistilledExplainer
     space: FeatureSpace
+    cand_all: torch.Tensor | None = None  # every item's projected text vector, computed once
+
+    def __post_init__(self) -> None:
+        self.model.eval()
+        with torch.inference_mode():
+            self.cand_all = self.model.cand(self.model.item_text)  # (n_items, d)
 
     @classmethod
     def load(cls, directory: Path) -> Distiller | None:
@@ -141,14 +146,23 @@ def score_candidates(
 def distil(
     distiller: Distiller, user_id: str, history: list[str], candidate_ids: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Distilled (positive, negative) embeddings of (user, history, candidate) pairs, ``(N, D)``."""
-    sp = distiller.space
-    n = len(candidate_ids)
-    item = torch.from_numpy(sp.items_to_idx(pd.Series(candidate_ids, dtype=object)))
-    hist = torch.from_numpy(
-        sp.histories_to_idx(pd.Series([padded_history(history, sp.history_len)]))
-    ).expand(n, -1)
-    ctx = torch.from_numpy(sp.context_to_idx(pd.Series([user_id]))).expand(n, -1)
+    """Distilled (positive, negative) embeddings of (user, history, candidate) pairs, ``(N, D)``.
+
+    The same function as ``DistilledExplainer.forward`` (tested equal), arranged for one user:
+    the history and context blocks are computed once, the candidates' projections are a lookup.
+    """
+    sp, m = distiller.space, distiller.model
+    index = sp.item_index  # plain dict lookups: the pandas mappers cost more than the network
+    item = torch.tensor([index.get(c, 0) for c in candidate_ids], dtype=torch.long)
+    hist = torch.tensor([[index.get(h, 0) for h in padded_history(history, sp.history_len)]], dtype=torch.long)  # fmt: skip
+    width = max(len(sp.context_fields), 1)
+    ctx = torch.tensor([sp.user_context.get(user_id, [0] * width)], dtype=torch.long)
     with torch.inference_mode():
-        p, q = distiller.model(item, hist, ctx)
-    return p.numpy().astype(np.float32), q.numpy().astype(np.float32)
+        cand = distiller.cand_all[item]  # (N, d)
+        mask = (hist > 0).float().unsqueeze(-1)  # (1, L, 1)
+        mean = (m.item_text[hist] * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (1, T)
+        h = m.hist(mean).expand_as(cand)  # (N, d)
+        c = m.ctx(ctx).expand_as(cand)
+        out = m.net(torch.cat([cand, h, cand * h, c], dim=1))  # (N, 2 * D)
+    d = m.out_dim
+    return out[:, :d].numpy().astype(np.float32), out[:, d:].numpy().astype(np.float32)

@@ -78,14 +78,17 @@ def explain(prepared_dir: Path, out_path: Path, cache_path: Path, llm: dict[str,
             variant: str = "attributes", max_flagged: float = 0.2,
             serving_candidates: int = 0, executor: str = "local", workers: int = 1,
             llm_pairs: int | None = None, budget_seed: int = 0,
-            budget_policy: str = "even") -> dict[str, Any]:  # fmt: skip
+            budget_policy: str = "even", tuned_config: str = "") -> dict[str, Any]:  # fmt: skip
     """Generate (or fetch from the cache) explanations for the ``llm_pairs`` prepared pairs the
-    budget policy selects (all when None), then gate them and measure their quality. Each user's
+    budget policy selects (all when None), then gate them and measure their quality. Policy
+    ``uncertainty`` first trains the no-explanation twin (``tuned_config``'s settings; "" = the
+    defaults) on the training split and writes its per-pair scores beside the table. Each user's
     top ``serving_candidates`` unrated candidates against their latest history are listed next
     to the table (``serving_pairs.parquet``); the distill step gives them their vectors.
     ``executor="ray"`` runs the engine as a Ray Data actor pool of ``workers`` (joins the cluster
     in ``$RAY_ADDRESS`` when set)."""
     from lr_recsys.candidates import serving_pairs
+    from lr_recsys.config import UncertaintyConfig
     from lr_recsys.explain.config import ExplainConfig, LLMConfig
     from lr_recsys.explain.prompts import get_domain, negative_prefix, positive_prefix
     from lr_recsys.explain.quality import text_quality
@@ -96,6 +99,7 @@ def explain(prepared_dir: Path, out_path: Path, cache_path: Path, llm: dict[str,
         data=prepared.config, llm=LLMConfig(**(llm or {})), variant=variant,
         cache_path=cache_path, out=out_path, progress=False, executor=executor, workers=workers,
         llm_pairs=llm_pairs, budget_seed=budget_seed, budget_policy=budget_policy,
+        uncertainty=UncertaintyConfig(tuned_config=local_path(tuned_config) if tuned_config else None),
     )  # fmt: skip
     serving = serving_pairs(prepared, serving_candidates)
     table, stats = explain_dataset(cfg, prepared)

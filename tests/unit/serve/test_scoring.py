@@ -40,10 +40,13 @@ def setup(ml100k):
     return ml100k, space, Distiller(explainer, space), model
 
 
-def test_online_distillation_equals_the_training_path(setup):
+@pytest.mark.parametrize("position", [-1, 1])  # a full history and a padded one (2nd rating)
+def test_online_distillation_equals_the_training_path(setup, position):
     prepared, space, distiller, _ = setup
-    rows = prepared.examples[prepared.examples[schema.USER_ID] == "1"].tail(1)
+    mine = prepared.examples[prepared.examples[schema.USER_ID] == "1"].sort_values(schema.TIMESTAMP)
+    rows = mine.iloc[[position]]
     user, history = "1", [h for h in rows[schema.HISTORY].iloc[0] if h != schema.PAD_ITEM]
+    assert (len(history) == 5) == (position == -1)
     cands = ["50", "181", "258", "1682"]
     pos, neg = distil(distiller, user, history, cands)
     frame = pd.DataFrame({
