@@ -52,39 +52,56 @@ class ExplainQueue:
             raise ValueError(f"explain queue max_size must be >= 1, got {max_size}")
         self.path, self.max_size = Path(path), max_size
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()  # one connection per thread (sqlite3's rule)
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=30)
-        con.execute("PRAGMA synchronous=NORMAL")
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # explicit BEGINs
+            con.execute("PRAGMA synchronous=NORMAL")
+            self._local.con = con
         return con
 
     def push(self, pairs: list[QueuedPair]) -> tuple[int, int]:
         """Queue ``pairs``; a pair already queued counts one more serving. Returns (added,
         dropped because the queue was full)."""
-        added = dropped = 0
+        served: dict[str, int] = {}
+        first: dict[str, QueuedPair] = {}
+        for p in pairs:  # one statement per distinct pair, however often it was served
+            served[p.pair_key] = served.get(p.pair_key, 0) + p.served
+            first.setdefault(p.pair_key, p)
+        if not served:
+            return 0, 0
         now = time.time()
-        with self._connect() as con:
+        con = self._connect()
+        con.execute("BEGIN IMMEDIATE")  # the write lock first (waits up to the timeout): no
+        try:  # read-then-upgrade, which SQLite refuses at once when another writer holds it
+            keys = list(served)
+            known: set[str] = set()
+            for s in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+                chunk = keys[s : s + 500]
+                marks = ",".join("?" * len(chunk))
+                known.update(k for (k,) in con.execute(
+                    f"SELECT pair_key FROM explain_queue WHERE pair_key IN ({marks})", chunk))  # noqa: S608  # fmt: skip
+            con.executemany("UPDATE explain_queue SET served = served + ? WHERE pair_key = ?",
+                            [(served[k], k) for k in known])  # fmt: skip
+            new = [k for k in keys if k not in known]
             size = con.execute("SELECT COUNT(*) FROM explain_queue").fetchone()[0]
-            for p in pairs:
-                cur = con.execute(
-                    "UPDATE explain_queue SET served = served + ? WHERE pair_key = ?",
-                    (p.served, p.pair_key),
-                )
-                if cur.rowcount:
-                    continue
-                if size >= self.max_size:
-                    dropped += 1
-                    continue
-                con.execute(
-                    "INSERT INTO explain_queue VALUES (?, ?, ?, ?, ?, ?)",
-                    (p.pair_key, p.user_id, json.dumps(list(p.history)), p.item_id, now, p.served),
-                )
-                size += 1
-                added += 1
-        return added, dropped
+            room = max(self.max_size - size, 0)
+            take = new[:room]
+            con.executemany(
+                "INSERT INTO explain_queue VALUES (?, ?, ?, ?, ?, ?)",
+                [(k, first[k].user_id, json.dumps(list(first[k].history)), first[k].item_id, now,
+                  served[k]) for k in take],
+            )  # fmt: skip
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        return len(take), len(new) - len(take)
 
     def peek(self, limit: int | None = None) -> list[QueuedPair]:
         """The oldest ``limit`` queued pairs (all when None), without removing them."""
@@ -98,11 +115,17 @@ class ExplainQueue:
 
     def remove(self, keys: list[str]) -> int:
         """Remove the pairs ``keys`` (explained, or no longer servable); returns how many."""
-        with self._connect() as con:
+        con = self._connect()
+        con.execute("BEGIN IMMEDIATE")  # all or nothing
+        try:
             cur = con.executemany(
                 "DELETE FROM explain_queue WHERE pair_key = ?", [(k,) for k in keys]
             )
-            return cur.rowcount
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        return cur.rowcount
 
     def __len__(self) -> int:
         with self._connect() as con:
