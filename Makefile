@@ -10,7 +10,7 @@ RUN_SEEDS ?= 2
 RUN_MODELS ?= mf,ncf,sasrec,din,lr-recsys-noexp
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF
 
-.PHONY: setup run refresh serve compare tune study test lint services bench clean
+.PHONY: setup run refresh serve compare tune study test lint services bench serve-bench clean
 
 setup: $(STAMP)
 
@@ -78,6 +78,17 @@ test: setup lint services
 
 bench: setup
 	$(BIN)/python benchmarks/train_throughput.py
+
+# serving benchmarks (after `make run`): latency vs a no-op twin, served-text coverage, and the
+# overload sweep with wrk (a Debian package, installed here like redis-server)
+serve-bench: setup
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y -q wrk >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q wrk >/dev/null; }; }
+	$(BIN)/python benchmarks/serve_latency.py
+	$(BIN)/python benchmarks/served_coverage.py --serving-users $(RUN_SERVING_USERS)
+	$(BIN)/python benchmarks/serve_load.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
