@@ -133,7 +133,9 @@ def prepare(tables: RawTables, cfg: DataConfig, seed: int = 0) -> Prepared:
     if cfg.until is not None:
         later = inter[schema.TIMESTAMP] > cfg.until
         if later.any():
-            log.info("as of %d: %d later interactions left for a refresh", cfg.until, int(later.sum()))
+            log.info(
+                "as of %d: %d later interactions left for a refresh", cfg.until, int(later.sum())
+            )
             inter = inter[~later].reset_index(drop=True)
     inter[schema.HISTORY] = _histories(inter, cfg.history_len)  # from the full past, before any cap
 
