@@ -112,10 +112,12 @@ def test_rank_with_generated_candidates_returns_explanations_and_attention(deplo
     for item in items[:5]:
         assert item["explanation"]["positive"].startswith("The consumer watched this movie")
         assert item["explanation"]["negative"].startswith("The consumer did not watch")
-    assert set(sources[5:]) == {"distilled"}
+    # below the top 5: distilled, or LLM where an earlier ranking round explained the pair
+    assert set(sources[5:]) <= {"distilled", "llm"} and "distilled" in sources[5:]
     for item in items[5:]:
-        assert item["explanation"]["positive"] is None and item["explanation"]["negative"] is None
-    assert body["fallbacks"] == 0 and body["distilled"] == len(items) - 5
+        text = item["explanation"]["positive"]
+        assert (text is None) == (item["explanation"]["source"] == "distilled")
+    assert body["fallbacks"] == 0 and body["distilled"] == sources.count("distilled")
     for item in items:
         att = item["attention"]
         assert set(att) == {"pos", "neg", "user", "item", "seq", "context"}
@@ -138,8 +140,10 @@ def test_rank_given_candidates_ranks_them_and_can_omit_texts(deployed, sample):
     assert body["fallbacks"] == 0  # every pair has an LLM or a distilled explanation
     sources = {i["item_id"]: i["explanation"] for i in _rank(
         deployed["client"], user_id=user, candidate_item_ids=cands, k=len(cands)).json()["items"]}  # fmt: skip
-    assert sources[rated_item]["source"] == "llm"  # a rated pair the LLM explained: its text
-    assert sources[rated_item]["positive"].startswith("The consumer watched this movie because")
+    # the rated pair's stored explanation was written for the history at its rating time, not for
+    # the user's current one: another pair, so its text is not borrowed and the vectors distilled
+    assert sources[rated_item]["source"] == "distilled"
+    assert sources[rated_item]["positive"] is None
 
 
 def test_unknown_user_gets_a_flagged_cold_start_answer(deployed, sample):
@@ -417,7 +421,9 @@ def test_overload_is_shed_at_once_with_503_and_retry_after(strict, sample):
 
     responses = asyncio.run(burst())
     codes = sorted(r.status_code for r in responses)
-    assert set(codes) == {200, 503} and codes.count(200) >= 2, codes
+    # at least the running request is admitted (whether the queued slot is taken in time depends
+    # on arrival order); at most 1 running + 1 queued at any moment, so most are shed
+    assert set(codes) == {200, 503} and codes.count(503) >= 12, codes
     for r in responses:
         if r.status_code == 503:
             assert r.headers["retry-after"] == "3"
