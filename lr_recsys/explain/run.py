@@ -100,6 +100,21 @@ def routing_scores(cfg: ExplainConfig, prepared: Prepared) -> pd.Series:
     return scores
 
 
+def explain_pairs(
+    cfg: ExplainConfig, prepared: Prepared, pairs: Sequence[Pair]
+) -> tuple[pd.DataFrame, ExplainStats]:
+    """Explain ``pairs`` with an engine over ``prepared``'s catalogue and the LLM cache (opened
+    and closed here); returns the table and the run's statistics."""
+    cache = GenerationCache(cfg.cache_path)
+    engine = build_engine(cfg, prepared, cache)
+    try:
+        table = engine.explain(pairs)
+    finally:
+        engine.runner.close()
+        cache.close()
+    return table, engine.stats
+
+
 def explain_dataset(
     cfg: ExplainConfig, prepared: Prepared | None = None, extra_pairs: Sequence[Pair] = ()
 ) -> tuple[pd.DataFrame, ExplainStats]:
@@ -118,14 +133,8 @@ def explain_dataset(
         scores = routing_scores(cfg, prepared)
     examples = select_budget(examples, cfg.llm_pairs, cfg.budget_seed, cfg.budget_policy, scores)
     pairs = pairs_from_examples(examples) + list(extra_pairs)
-    cache = GenerationCache(cfg.cache_path)
-    engine = build_engine(cfg, prepared, cache)
-    try:
-        table = engine.explain(pairs)
-    finally:
-        engine.runner.close()
-        cache.close()
+    table, stats = explain_pairs(cfg, prepared, pairs)
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_parquet(cfg.out, index=False, compression="zstd")
-    log.info("explain: %s -> %s", engine.stats.summary(), cfg.out)
-    return table, engine.stats
+    log.info("explain: %s -> %s", stats.summary(), cfg.out)
+    return table, stats

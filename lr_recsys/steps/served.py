@@ -271,23 +271,15 @@ def _encoder(directory: Path):
 def _llm_explain(prepared: Prepared, todo: dict[str, tuple[str, str, list[str]]],
                  cache_path: Path, llm: dict[str, Any] | None, variant: str):  # fmt: skip
     """Explain ``todo``'s pairs with the LLM engine (cached); the table gains ``failed``."""
-    from lr_recsys.explain.cache import GenerationCache
     from lr_recsys.explain.config import ExplainConfig, LLMConfig
     from lr_recsys.explain.engine import FLAGS, Pair
     from lr_recsys.explain.normalize import FAILED
-    from lr_recsys.explain.run import build_engine
+    from lr_recsys.explain.run import explain_pairs
 
     cfg = ExplainConfig(data=prepared.config, llm=LLMConfig(**(llm or {})), variant=variant,
                         cache_path=cache_path, progress=False)  # fmt: skip
     pairs = [Pair(key, u, tuple(h), i) for key, (u, i, h) in todo.items()]
-    cache = GenerationCache(cfg.cache_path)
-    engine = build_engine(cfg, prepared, cache)
-    try:
-        table = engine.explain(pairs)
-    finally:
-        engine.runner.close()
-        cache.close()
+    table, s = explain_pairs(cfg, prepared, pairs)
     table["failed"] = table[FLAGS].str.contains(FAILED)
-    s = engine.stats
     return table, {"requested_pairs": s.pairs, "cache_hits": s.cache_hits, "generated": s.generated,
                    "failed": s.failed, "seconds": s.seconds}  # fmt: skip
