@@ -398,6 +398,37 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from lr_recsys.study import load_study_config, run_study
+
+    cli: dict[str, Any] = {}
+    if args.out_dir:
+        cli["out_dir"] = args.out_dir
+    if args.workers:
+        cli["compare"] = {"workers": args.workers}
+    cfg = load_study_config(args.config, cli)
+    doc = run_study(cfg, progress=not args.no_progress)
+    for name, seconds in doc["timings_s"].items():
+        print(f"{name}: {seconds:.0f} s")
+    print(f"wrote {cfg.out_dir}/report.html, report.md, report.json")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from lr_recsys.report import write_report
+
+    path = Path(args.study)
+    path = path / "study.json" if path.is_dir() else path
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; run `lr-recsys study --config ...` first")
+    doc = json.loads(path.read_text())
+    if not isinstance(doc, dict) or "sections" not in doc or "config" not in doc:
+        raise ValueError(f"{path} is not a study document (no 'sections'/'config')")
+    out = Path(args.out) if args.out else path.parent
+    print(f"wrote {write_report(doc, out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lr_recsys.explain.budget import POLICIES
 
@@ -561,6 +592,20 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--exit-when-ready", action="store_true", help="start, check, stop (smoke)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "study", help="every section of the analysis report from one config (resumable)"
+    )
+    p.add_argument("--config", type=Path, required=True, help="study TOML/JSON (see benchmarks/)")
+    p.add_argument("--out-dir", type=Path, help="results cache and report (default: the config's)")
+    p.add_argument("--workers", type=int, help="parallel training runs (Ray tasks)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser("report", help="re-render a study's report (HTML + markdown + JSON)")
+    p.add_argument("--study", required=True, help="a study's out_dir or its study.json")
+    p.add_argument("--out", help="where to write the report (default: beside study.json)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("promote", help="move the champion alias to the challenger if it is better")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///runs/mlflow.db)")

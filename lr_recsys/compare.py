@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,13 @@ def _run_unit(data, name: str, task: str, model_cfg, train_cfg) -> dict[str, Any
             "seconds": run.train.seconds}  # fmt: skip
 
 
-def _run_units(data, units: list[tuple], workers: int) -> list[dict[str, Any]]:
-    """Run ``units`` in process (``workers == 1``) or as Ray tasks of one CPU each."""
+def run_units(
+    data, units: list[tuple], workers: int, fn: Callable[..., dict[str, Any]] = _run_unit,
+    on_result: Callable[[int, dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Run ``fn(data, *unit)`` for every unit, in process (``workers == 1``) or as Ray tasks of
+    one CPU each; ``on_result(index, result)`` is called as each finishes (in finishing order),
+    so a caller can persist results before the others are done."""
 
     def done(k: int, run: dict[str, Any]) -> None:
         log.info("compare: %d/%d done (%s %s seed %d: %s, %.0f s)", k, len(units), run["model"],
@@ -54,8 +60,10 @@ def _run_units(data, units: list[tuple], workers: int) -> list[dict[str, Any]]:
     if workers <= 1:
         runs = []
         for u in units:
-            runs.append(_run_unit(data, *u))
+            runs.append(fn(data, *u))
             done(len(runs), runs[-1])
+            if on_result is not None:
+                on_result(len(runs) - 1, runs[-1])
         return runs
     import ray
 
@@ -63,19 +71,39 @@ def _run_units(data, units: list[tuple], workers: int) -> list[dict[str, Any]]:
 
     started = ensure_ray(num_cpus=workers)
     try:
-        remote = ray.remote(num_cpus=1)(_run_unit)
+        remote = ray.remote(num_cpus=1)(fn)
         ref = ray.put(data)
         pending = [remote.remote(ref, *u) for u in units]
         order = {p: k for k, p in enumerate(pending)}
         finished: dict[int, dict[str, Any]] = {}
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
-            finished[order[ready[0]]] = ray.get(ready[0])
-            done(len(finished), finished[order[ready[0]]])
+            k = order[ready[0]]
+            finished[k] = ray.get(ready[0])
+            done(len(finished), finished[k])
+            if on_result is not None:
+                on_result(k, finished[k])
         return [finished[k] for k in range(len(units))]
     finally:
         if started:
             ray.shutdown()
+
+
+def summarise(runs: list[dict[str, Any]]) -> Results:
+    """``{model: {task: {metric: {runs, mean, std}}}}`` of unit results (runs in seed order as
+    given; the std is the sample std across seeds, 0 for one seed)."""
+    results: Results = {}
+    for run in runs:
+        per_metric = results.setdefault(run["model"], {}).setdefault(run["task"], {})
+        for metric, value in run["test"].items():
+            per_metric.setdefault(metric, {"runs": []})["runs"].append(value)
+    for tasks in results.values():
+        for metrics in tasks.values():
+            for summary in metrics.values():
+                values = np.asarray(summary["runs"])
+                summary["mean"] = float(values.mean())
+                summary["std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return results
 
 
 def experiment_data(cfg: CompareConfig, fraction: float | None = None) -> ExperimentData:
@@ -144,22 +172,13 @@ def compare_once(cfg: CompareConfig, fraction: float, tuned: Tuned) -> dict[str,
             }
             units += [(name, task, model_cfg, replace(train_cfg, seed=s)) for s in cfg.seeds]
     t0 = time.perf_counter()
-    runs = _run_units(data, units, cfg.workers)
-    results: Results = {}
+    runs = run_units(data, units, cfg.workers)
+    results = summarise(runs)
     timings: dict[str, list[float]] = {}
     epochs: dict[str, dict[str, list[int]]] = {}
     for run in runs:
-        per_metric = results.setdefault(run["model"], {}).setdefault(run["task"], {})
-        for metric, value in run["test"].items():
-            per_metric.setdefault(metric, {"runs": []})["runs"].append(value)
         timings.setdefault(run["model"], []).append(run["samples_per_s"])
         epochs.setdefault(run["model"], {}).setdefault(run["task"], []).append(run["best_epoch"])
-    for tasks in results.values():
-        for metrics in tasks.values():
-            for summary in metrics.values():
-                values = np.asarray(summary["runs"])
-                summary["mean"] = float(values.mean())
-                summary["std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     counts = prepared.examples[schema.SPLIT].value_counts().to_dict()
     scored = cfg.llm_pairs is not None and needs_scores(cfg.budget_policy)
     meta = {
@@ -252,6 +271,7 @@ def markdown_table(doc: dict[str, Any]) -> str:
     for task, metrics in TABLE_METRICS.items():
         if not any(task in r for r in results.values()):
             continue
+        baselines = any(best_baseline(results, task, m) for m in metrics)
         header = ["model"]
         for m in metrics:
             header += [m.upper(), "Δ vs best baseline", "p", "Δ vs bias", "p (bias)"]
@@ -275,6 +295,10 @@ def markdown_table(doc: dict[str, Any]) -> str:
                 bias = results.get(BIAS, {}).get(task, {}).get(m)
                 row += ["(floor)", "-"] if name == BIAS else _versus(s, bias, m)
             lines.append("| " + " | ".join(row) + " |")
+        if not baselines:  # no neural baseline in this table: drop its empty columns
+            lines[-len(tasks_rows(results, task)) - 2 :] = _drop_baseline_columns(
+                lines[-len(tasks_rows(results, task)) - 2 :], len(metrics)
+            )
         lines.append("")
     meta = doc.get("meta", {})
     lines.append(
@@ -289,6 +313,25 @@ def markdown_table(doc: dict[str, Any]) -> str:
     if doc.get("learning_curve"):
         lines += ["", learning_curve_table(doc["learning_curve"])]
     return "\n".join(lines) + "\n"
+
+
+def tasks_rows(results: Results, task: str) -> list[str]:
+    """The models of ``results`` that ran ``task`` (one table row each)."""
+    return [n for n, tasks in results.items() if task in tasks]
+
+
+def _drop_baseline_columns(rows: list[str], n_metrics: int) -> list[str]:
+    """Header, rule and rows of a task table without the two "vs best baseline" columns of
+    each metric (cells 2-3 of every 5-cell metric group)."""
+    out = []
+    for row in rows:
+        cells = row.strip().strip("|").split("|")
+        keep = [cells[0]]
+        for k in range(n_metrics):
+            group = cells[1 + 5 * k : 6 + 5 * k]
+            keep += [group[0], *group[3:]]
+        out.append("|" + "|".join(keep) + "|")
+    return out
 
 
 TWIN, CONTENT = "lr-recsys-noexp", "lr-recsys-content"
@@ -330,8 +373,11 @@ def learning_curve_table(curve: dict[str, dict[str, Any]]) -> str:
             models = [n for n, r in curve[fractions[-1]]["results"].items() if m in r.get(task, {})]
             if not models:
                 continue
-            counts = [curve[f]["meta"]["examples"].get(schema.SPLIT_TRAIN, 0) for f in fractions]
-            head = [f"{float(f):.0%} ({n} train)" for f, n in zip(fractions, counts, strict=True)]
+            counts = [
+                curve[f]["meta"].get("examples", {}).get(schema.SPLIT_TRAIN) for f in fractions
+            ]
+            head = [f"{float(f):.0%}" + (f" ({n} train)" if n else "")
+                    for f, n in zip(fractions, counts, strict=True)]  # fmt: skip
             lines += [f"### {task}: {m.upper()}", "", "| model | " + " | ".join(head) + " |",
                       "|" + "---|" * (len(fractions) + 1)]  # fmt: skip
             for name in models:

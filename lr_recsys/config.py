@@ -365,7 +365,12 @@ def load_compare_config(
     environ: dict[str, str] | None = None,
 ) -> CompareConfig:
     """Build a ``CompareConfig`` from file < environment < command line."""
-    merged = load_settings(path, cli, environ)
+    return compare_config(load_settings(path, cli, environ))
+
+
+def compare_config(settings: dict[str, Any]) -> CompareConfig:
+    """A ``CompareConfig`` from nested settings (its dataclass tables converted)."""
+    merged = dict(settings)
     for key, cls in (("model", ModelConfig), ("train", TrainConfig), ("ae", AEConfig)):
         if key in merged:
             merged[key] = _to_dataclass(cls, merged[key])
@@ -381,6 +386,7 @@ __all__ = [
     "TrainConfig",
     "deep_merge",
     "env_overrides",
+    "compare_config",
     "load_compare_config",
     "load_data_config",
     "load_settings",

@@ -279,8 +279,9 @@ def training_vectors(store, examples: pd.DataFrame, model_version: str | int = 1
         model_version: Which versioned ``FeatureService`` to read.
 
     Returns:
-        ``pos_emb`` and ``neg_emb`` arrays (float32, ``(N, D)`` each) and ``explanation_source``
-        (``llm`` | ``distilled``) indexed by ``pair_key``, in the order of ``examples``.
+        ``pos_emb`` and ``neg_emb`` arrays (float32, ``(N, D)`` each), ``explanation_source``
+        (``llm`` | ``distilled``) and the ``positive``/``negative`` texts indexed by ``pair_key``,
+        in the order of ``examples``.
 
     Raises:
         ValueError: when a pair has no embedding at or before its example's timestamp.
@@ -308,6 +309,9 @@ def training_vectors(store, examples: pd.DataFrame, model_version: str | int = 1
             schema.POS_EMB: list(np.stack(got[schema.POS_EMB].to_numpy()).astype(np.float32)),
             schema.NEG_EMB: list(np.stack(got[schema.NEG_EMB].to_numpy()).astype(np.float32)),
             schema.EXPLANATION_SOURCE: got[schema.EXPLANATION_SOURCE].to_numpy(),
+            # the LLM's texts where it explained the pair (empty for distilled rows): the
+            # report's per-item insights read them
+            **{c: got[c].to_numpy() for c in (schema.POSITIVE, schema.NEGATIVE) if c in got},
         },
         index=got.index,
     )

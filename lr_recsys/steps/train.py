@@ -128,6 +128,9 @@ def train_evaluate(
         schema.PAIR_KEY: ex[schema.PAIR_KEY].to_numpy(), "prediction": predict_all(best.model, test),
         schema.TARGET: ex[schema.TARGET].to_numpy(), schema.LABEL: ex[schema.LABEL].to_numpy(),
     }).to_parquet(out_dir / PREDICTIONS, index=False)  # fmt: skip
+    from lr_recsys.report.model import write_model_analysis
+
+    skipped = write_model_analysis(best.model, data, explanation_source(primary), out_dir)
     results = pd.DataFrame(rows)
     results.to_csv(out_dir / RESULTS, index=False)
     mine = results[results["model"] == primary]
@@ -138,6 +141,7 @@ def train_evaluate(
         "test_pair_keys": ex[schema.PAIR_KEY].tolist(), "best_seed": best.seed,
         "configs": configs,  # the effective hyperparameters of every model (tuned or default)
         "explanation_sources": {k: v.value_counts().to_dict() for k, v in data.explanation_sources.items()},
+        "high_threshold": _high_threshold(prepared), "analysis_skipped": skipped,
     }  # fmt: skip
     (out_dir / SUMMARY).write_text(json.dumps(summary))
     return {k: v for k, v in summary.items() if k != "test_pair_keys"}
@@ -149,7 +153,9 @@ def evaluate(train_dir: Path, out_dir: Path) -> dict[str, Any]:
     the ``bias`` floor last) and each model's relative difference to ``bias`` in percent.
 
     Writes ``evaluation.csv`` (per-pair predictions), ``results.csv`` (the table),
-    ``report.html`` and ``evaluation.json`` (gates passed, the table as records)."""
+    ``report.html`` (self-contained: the table with paired tests, the attention analysis and
+    per-item insights; ``lr_recsys.report.model``) with ``report.md``/``report.json``/
+    ``figures/``, and ``evaluation.json`` (gates passed, the table as records)."""
     from lr_recsys.compare import relative_improvement
     from lr_recsys.models import BIAS
 
@@ -171,26 +177,17 @@ def evaluate(train_dir: Path, out_dir: Path) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     pred.to_csv(out_dir / EVAL_TABLE, index=False)
     table.to_csv(out_dir / RESULTS, index=False)
-    (out_dir / REPORT).write_text(render_report(table, metrics))
+    from lr_recsys.report.model import pipeline_report
+
+    threshold = json.loads((train_dir / SUMMARY).read_text()).get("high_threshold", 0.75)
+    pipeline_report(train_dir, out_dir, threshold)  # report.html (+ .md, .json, figures/)
     records = table.round(6).to_dict("records")
     (out_dir / EVAL_SUMMARY).write_text(json.dumps({"gates_passed": True, "table": records}))
     return {"gates_passed": True, "table": records}
 
 
-def render_report(table: pd.DataFrame, metrics: list[str]) -> str:
-    """The evaluation table as a small HTML page (the KFP UI shows ``Output[HTML]``)."""
-    head = "".join(f"<th>{m}</th>" for m in metrics)
+def _high_threshold(prepared: Prepared) -> float:
+    """The high/low boundary on the [0, 1] prediction scale."""
+    from lr_recsys.report.build import high_threshold
 
-    def cell(row: pd.Series, m: str) -> str:
-        vs = row.get(f"{m}_vs_bias_pct")
-        rel = "" if vs is None or pd.isna(vs) else f" ({vs:+.2f}% vs bias)"
-        return f"<td>{row[f'{m}_mean']:.4f} &plusmn; {row[f'{m}_std']:.4f}{rel}</td>"
-
-    body = "".join(
-        f"<tr><td>{row['model']}</td>" + "".join(cell(row, m) for m in metrics) + "</tr>"
-        for _, row in table.iterrows()
-    )
-    return (
-        "<html><body><h3>LR-Recsys test metrics (mean &plusmn; std over seeds)</h3>"
-        f"<table border='1'><tr><th>model</th>{head}</tr>{body}</table></body></html>"
-    )
+    return high_threshold(prepared)

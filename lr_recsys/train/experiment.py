@@ -39,6 +39,7 @@ class ExperimentData:
     item_vectors: np.ndarray | None = None  # (n_items, 384) item-text vectors, row 0 zeros
     distill_metrics: dict[str, object] = field(default_factory=dict)
     explanation_sources: dict[str, pd.Series] = field(default_factory=dict)  # llm|distilled
+    texts: pd.DataFrame | None = None  # positive/negative LLM texts by pair_key, when read
 
     @property
     def rating_span(self) -> float:
@@ -238,6 +239,9 @@ def build_from_vectors(prepared: Prepared, source: str, vectors: pd.DataFrame) -
         if schema.EXPLANATION_SOURCE in rows.columns:
             data.explanation_sources[s] = rows[schema.EXPLANATION_SOURCE]
     data.splits[source] = splits
+    if {schema.POSITIVE, schema.NEGATIVE} <= set(vectors.columns):
+        texts = vectors[[schema.POSITIVE, schema.NEGATIVE]]
+        data.texts = texts[texts[schema.POSITIVE].fillna("").astype(str).str.len() > 0]
     return data
 
 

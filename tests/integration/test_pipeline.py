@@ -3,7 +3,9 @@ through kfp.local.SubprocessRunner on a tiny real ml-100k sample with the real G
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -67,9 +69,17 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
     ]  # fmt: skip
     # each model's relative difference to the bias floor; the floor's own is zero
     assert results.loc[results["model"] == "bias", "rmse_vs_bias_pct"].item() == 0.0
-    assert "% vs bias)" in (run_dir / "evaluate-op" / "report").read_text()
     assert results["rmse_mean"].between(0, 1).all()
-    assert "<td>lr-recsys</td>" in (run_dir / "evaluate-op" / "report").read_text()
+    # the KFP HTML output: the self-contained report (table with paired tests, attention
+    # analysis with embedded PNG figures, per-item insights of the LLM-explained pairs)
+    page = (run_dir / "evaluate-op" / "report").read_text()
+    assert "<td>lr-recsys</td>" in page and "Δ vs bias" in page
+    assert 'id="attention-analysis"' in page and 'id="per-item-insights"' in page
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
+    assert images and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    report = json.loads((run_dir / "evaluate-op" / "evaluation" / "report.json").read_text())
+    assert abs(report["attention"]["regression"]["sum_max_error"]) < 1e-5
+    assert report["insights"]["explained_pairs"] == 10
     assert (run_dir / "train-op" / "model" / "autoencoder" / "standardise.json").exists()
     champion = MlflowClient(tracking).get_model_version_by_alias("lr-recsys", "champion")
     assert str(champion.version) == "1"
