@@ -58,9 +58,11 @@ tune: setup
 		--tasks regression,classification --trials 16 --max-epochs 30 --time-budget-min 8 \
 		--out configs/tuned/ml-100k.toml --storage runs/tune
 
-# the tuned comparison (5 seeds, paired tests, bias floor) and the learning curve (+ PNG)
+# the analysis report on full ml-100k (tuned, 5 seeds): the comparison, ablations, learning
+# curve, prompt variants, attention, per-item insights, uncertainty vs gain -> HTML + md + JSON in
+# benchmarks/results/report_ml100k (resumable: rerun to continue a stopped study)
 study: setup
-	$(BIN)/lr-recsys compare --config benchmarks/study_ml100k.toml
+	$(BIN)/lr-recsys study --config benchmarks/study_ml100k_report.toml
 
 lint: setup
 	$(BIN)/ruff check .

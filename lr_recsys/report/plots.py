@@ -114,14 +114,14 @@ def attention_figures(summary: dict[str, Any], figdir: Path, stem: str) -> list[
         out.append(_save(fig, figdir / f"{stem}_hist.png"))
     tokens = summary["tokens"]
     groups = list(summary["means"])
-    fig, ax = plt.subplots(figsize=(9, 3.2))
+    fig, ax = plt.subplots(figsize=(9, 3.6))
     width = 0.8 / max(len(groups), 1)
     for g, group in enumerate(groups):
         xs = [k + g * width for k in range(len(tokens))]
         ax.bar(xs, [summary["means"][group][t] for t in tokens], width=width, label=group)
     ax.set_xticks([k + 0.4 - width / 2 for k in range(len(tokens))], tokens)
     ax.set_ylabel("mean attention share")
-    ax.legend(fontsize=7, ncol=4)
+    ax.legend(fontsize=7, ncol=min(len(groups), 7), loc="upper center", bbox_to_anchor=(0.5, -0.12))
     ax.grid(axis="y", alpha=0.3)
     out.append(_save(fig, figdir / f"{stem}_shares.png"))
     return out

@@ -164,9 +164,12 @@ def attention_lines(att: dict[str, Any], figdir: Path, prefix: str = "") -> list
     return lines
 
 
-def cell(text: Any) -> str:
-    """``text`` safe inside a markdown table cell (pipes escaped, one line)."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+_MARKUP = re.compile(r"([\\`*_\[\]<>#!|])")
+
+
+def inline(text: Any) -> str:
+    """``text`` as one line of literal markdown text (markup characters escaped)."""
+    return _MARKUP.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def insight_lines(ins: dict[str, Any]) -> list[str]:
@@ -180,13 +183,17 @@ def insight_lines(ins: dict[str, Any]) -> list[str]:
         f"{ins['task']} model paid to that explanation (stop words, the prompt's template words "
         "and the titles an explanation names are not counted). Score (occurrences)."
     )
-    lines += ["", "| item | pairs | liked for | disliked for |", "|---|---|---|---|"]
+    lines.append("")
     for it in ins["items"]:
         like = ", ".join(f"{k['word']} {k['score']:.2f} ({k['count']})" for k in it["positive"])
         dis = ", ".join(f"{k['word']} {k['score']:.2f} ({k['count']})" for k in it["negative"])
-        lines.append(
-            f"| {cell(it['title'])} | {it['pairs']} | {cell(like or '-')} | {cell(dis or '-')} |"
-        )
+        lines += [
+            f"- **{inline(it['title'])}** ({it['pairs']} explained pairs; mean attention on the "
+            f"positive explanation {it['attention_positive']:.3f}, on the negative "
+            f"{it['attention_negative']:.3f})",
+            f"  - liked for: {inline(like or '-')}",
+            f"  - disliked for: {inline(dis or '-')}",
+        ]
     return lines + [""]
 
 
@@ -210,6 +217,55 @@ def uncertainty_lines(unc: dict[str, Any], figdir: Path) -> list[str]:
     return lines + ["", f"![uncertainty vs gain]({FIGURES}/{fig.name})", ""]
 
 
+MODEL_NOTES = {
+    "lr-recsys": "LR-Recsys: AutoEncoder vectors of the LLM's explanations where the LLM explained "
+    "the pair, the distilled explainer's elsewhere",
+    "lr-recsys-noexp": "Ablation 1, the twin: the explanation tokens are free parameters",
+    "lr-recsys-pos": "positive explanation only (five tokens)",
+    "lr-recsys-raw": "Ablation 2: raw MiniLM sentence vectors instead of the AutoEncoder",
+    "lr-recsys-ncf": "Robustness check 1: an NCF MLP head instead of self-attention",
+    "lr-recsys-llm": "LLM vectors only (the training mean where the LLM did not explain)",
+    "lr-recsys-distilled": "distilled vectors for every pair",
+    "lr-recsys-content": "content control: the twin plus item-text vectors, no LLM",
+    "mf": "baseline: matrix factorisation",
+    "ncf": "baseline: neural collaborative filtering",
+    "sasrec": "baseline: SASRec",
+    "din": "baseline: DIN",
+    "bias": "the floor: global mean + user bias + item bias (shrunk)",
+}
+
+
+def headline(doc: dict[str, Any]) -> list[str]:
+    """One line per primary metric: the analysed model against the twin, the content control,
+    the best baseline and the bias floor of the analysis section (paired across seeds)."""
+    from lr_recsys.compare import best_baseline
+
+    a = doc["config"]["analysis"]
+    job = _full_job(doc, a["section"])
+    if not job or a["model"] not in job["results"]:
+        return []
+    res = job["results"]
+    lines = []
+    for task, m in (("regression", "rmse"), ("classification", "auc")):
+        mine = res[a["model"]].get(task, {}).get(m)
+        if not mine:
+            continue
+        refs = [a["twin"], "lr-recsys-content", best_baseline(res, task, m), "bias"]
+        parts = []
+        for ref in dict.fromkeys(r for r in refs if r and r in res and r != a["model"]):
+            other = res[ref].get(task, {}).get(m)
+            if other:
+                gain = relative_improvement(mine["mean"], other["mean"], m)
+                parts.append(
+                    f"{gain:+.2f}% vs {ref} (p {_fmt_p(paired_test(mine['runs'], other['runs']))})"
+                )
+        lines.append(
+            f"- **{a['model']} {m.upper()} {mine['mean']:.4f} ± {mine['std']:.4f}**: "
+            + "; ".join(parts)
+        )
+    return lines
+
+
 def study_markdown(doc: dict[str, Any], out: Path) -> str:
     """The study report as markdown; figures are written to ``out/figures``."""
     figdir = Path(out) / FIGURES
@@ -224,6 +280,13 @@ def study_markdown(doc: dict[str, Any], out: Path) -> str:
         "RMSE/MAE on the [0, 1] rating scale, Δ positive = better, p: two-sided paired t-test "
         "across seeds."
     )
+    head = headline(doc)
+    if head:
+        lines += ["", "Headline (Δ positive = LR-Recsys better):", "", *head]
+    present = {m for sec in doc["sections"].values() for j in sec["jobs"] for m in j["results"]}
+    notes = [f"`{m}`: {note}" for m, note in MODEL_NOTES.items() if m in present]
+    if notes:
+        lines += ["", "Models: " + "; ".join(notes) + "."]
     lines += ["", "Sections: " + ", ".join(
         f"[{s['title'] or s['name']}](#{_anchor(s['title'] or s['name'])})" for s in cfg["sections"]
     ) + ", [attention](#attention-analysis), [insights](#per-item-insights), "

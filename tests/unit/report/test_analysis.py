@@ -121,7 +121,8 @@ def test_item_titles_are_text_not_markup(tmp_path):
 
     ins = {"task": "regression", "explained_pairs": 1, "items": [{
         "item_id": "1", "title": "<script>alert(1)</script> | Part 2", "pairs": 1,
-        "positive": [{"word": "dark", "score": 0.5, "count": 1}], "negative": []}]}  # fmt: skip
+        "positive": [{"word": "dark", "score": 0.5, "count": 1}], "negative": [],
+        "attention_positive": 0.2, "attention_negative": 0.1}]}  # fmt: skip
     page = markdown_to_html("\n".join(insight_lines(ins)), tmp_path)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; | Part 2" in page
-    assert "<td>dark 0.50 (1)</td>" in page  # the pipe did not split the row
+    assert "liked for: dark 0.50 (1)" in page
