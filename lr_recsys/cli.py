@@ -417,6 +417,24 @@ def cmd_study(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from lr_recsys.report import write_report
 
+    if args.compare:
+        from lr_recsys.report.render import compare_report
+
+        print(
+            f"wrote {compare_report(Path(args.compare), Path(args.out or Path(args.compare).parent))}"
+        )
+        return 0
+    if args.train_dir:
+        from lr_recsys.report.model import pipeline_report
+
+        train = Path(args.train_dir)
+        if not (train / "summary.json").exists():
+            raise FileNotFoundError(f"{train} holds no summary.json: not a train step's output")
+        out = Path(args.out or train / "report")
+        threshold = json.loads((train / "summary.json").read_text()).get("high_threshold", 0.75)
+        pipeline_report(train, out, threshold)
+        print(f"wrote {out / 'report.html'}")
+        return 0
     path = Path(args.study)
     path = path / "study.json" if path.is_dir() else path
     if not path.exists():
@@ -603,7 +621,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("report", help="re-render a study's report (HTML + markdown + JSON)")
-    p.add_argument("--study", required=True, help="a study's out_dir or its study.json")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--study", help="a study's out_dir or its study.json (every section)")
+    src.add_argument("--compare", help="a `lr-recsys compare` results.json (tables and curve)")
+    src.add_argument("--train-dir", help="a pipeline train step's model output (its evaluation)")
     p.add_argument("--out", help="where to write the report (default: beside study.json)")
     p.set_defaults(func=cmd_report)
 

@@ -352,6 +352,7 @@ def run_study(study: StudyConfig, progress: bool = True) -> dict[str, Any]:
 
             run_units(data, units, job.cfg.workers, fn=_study_unit, on_result=persist)
         timings[job.section] = timings.get(job.section, 0.0) + time.perf_counter() - t0
+        _add_time(cache, job.section, time.perf_counter() - t0)
     bar.close()
     doc = {"config": study.model_dump(mode="json"), "sections": {}, "timings_s": timings,
            "generation": generation}  # fmt: skip
@@ -362,9 +363,20 @@ def run_study(study: StudyConfig, progress: bool = True) -> dict[str, Any]:
     t0 = time.perf_counter()
     doc["analysis"] = analyse(study, jobs, cache, built)
     timings["analysis"] = time.perf_counter() - t0
+    doc["compute_s"] = _add_time(cache, "analysis", timings["analysis"])
     (out / "study.json").write_text(json.dumps(doc, indent=1, default=float))
     write_report(doc, out)
     return doc
+
+
+def _add_time(cache: UnitCache, section: str, seconds: float) -> dict[str, float]:
+    """Add ``seconds`` to ``section``'s compute time over every (resumed) run of the study;
+    returns the totals (``timings.json`` beside the report)."""
+    path = cache.root.parent / "timings.json"
+    totals = json.loads(path.read_text()) if path.exists() else {}
+    totals[section] = round(totals.get(section, 0.0) + seconds, 1)
+    path.write_text(json.dumps(totals))
+    return totals
 
 
 def _kind(study: StudyConfig, job: Job) -> str:

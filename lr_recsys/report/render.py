@@ -309,8 +309,16 @@ def study_markdown(doc: dict[str, Any], out: Path) -> str:
         lines += attention_lines(a.get("attention", {}), figdir)
         lines += insight_lines(a.get("insights", {"error": "not run"}))
         lines += uncertainty_lines(a.get("uncertainty", {"error": "not run"}), figdir)
-    lines += ["## Run", "", "| section | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.0f} |" for k, v in doc.get("timings_s", {}).items()]
+    lines += ["## Run", "", "Wall-clock seconds per section: this run, and summed over every "
+              "run of the study (a resumed study adds its time; cached units cost nothing).", "",
+              "| section | this run | all runs |", "|---|---|---|"]  # fmt: skip
+    total = doc.get("compute_s", {})
+    for k, v in doc.get("timings_s", {}).items():
+        lines.append(f"| {k} | {v:.0f} | {total.get(k, v):.0f} |")
+    if total:
+        lines.append(
+            f"| **all** | {sum(doc['timings_s'].values()):.0f} | {sum(total.values()):.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -384,3 +392,40 @@ __all__ = [
     "uncertainty_lines",
     "write_report",
 ]
+
+
+def compare_report(results: Path, out: Path) -> Path:
+    """The report of a ``lr-recsys compare`` output (``results.json`` with its ``.meta.json``
+    and, for a learning curve, ``.learning_curve.json``): its tables and figures; the analyses
+    need a trained model's weights and are left to ``lr-recsys study``."""
+    results = Path(results)
+    if not results.exists():
+        raise FileNotFoundError(f"{results} does not exist; run `lr-recsys compare` first")
+    meta_path = results.with_suffix(".meta.json")
+    job = {
+        "label": "", "fraction": 1.0, "results": json.loads(results.read_text()),
+        "meta": json.loads(meta_path.read_text()) if meta_path.exists() else {},
+    }  # fmt: skip
+    if not isinstance(job["results"], dict) or not all(
+        isinstance(v, dict) for v in job["results"].values()
+    ):
+        raise ValueError(f"{results} is not a comparison ({{model: {{task: {{metric: ...}}}}}})")
+    sections = [{"name": "main", "kind": "compare", "title": "Comparison"}]
+    doc = {"config": {"compare": {"seeds": job["meta"].get("seeds"),
+                                  "tuned_config": job["meta"].get("tuned_config")},
+                      "sections": sections, "analysis": {"section": "main", "model": "lr-recsys",
+                                                         "twin": "lr-recsys-noexp"}},
+           "sections": {"main": {"kind": "compare", "jobs": [job]}},
+           "analysis": {"error": "a comparison keeps no model weights; `lr-recsys study` runs "
+                        "the attention, insight and uncertainty analyses"}}  # fmt: skip
+    curve = results.with_suffix(".learning_curve.json")
+    if curve.exists():
+        sections.append({"name": "curve", "kind": "curve", "title": "Learning efficiency"})
+        jobs = [
+            {"label": "", "fraction": float(f), **d}
+            for f, d in json.loads(curve.read_text()).items()
+        ]
+        doc["sections"]["curve"] = {"kind": "curve", "jobs": jobs}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return write_report(doc, out)

@@ -131,6 +131,12 @@ def test_report_rerenders_and_bad_configs_fail_clearly(study, tmp_path, capsys):
     assert main(["report", "--study", str(out), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "report.html").exists()
     assert main(["report", "--study", str(tmp_path / "nothing")]) == 2
+    # a plain comparison's output: its tables and learning curve (no model weights to analyse)
+    committed = ROOT / "benchmarks" / "results" / "ml100k_explained_curve.json"
+    assert main(["report", "--compare", str(committed), "--out", str(tmp_path / "cmp")]) == 0
+    page = (tmp_path / "cmp" / "report.html").read_text()
+    assert 'id="learning-efficiency"' in page and "a comparison keeps no model weights" in page
+    assert main(["report", "--train-dir", str(tmp_path)]) == 2  # not a train step's output
     bad = tmp_path / "bad.toml"
     bad.write_text('[[sections]]\nname = "main"\nmodels = ["lr-recsys", "nope"]\n')
     assert main(["study", "--config", str(bad)]) == 2
