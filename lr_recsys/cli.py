@@ -444,6 +444,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ValueError(f"{path} is not a study document (no 'sections'/'config')")
     out = Path(args.out) if args.out else path.parent
     print(f"wrote {write_report(doc, out)}")
+    if not args.out:  # the study's own report: refresh the README's copies too
+        from lr_recsys.study import copy_figures
+
+        cfg = doc["config"]
+        docs = cfg.get("docs_dir")
+        copied = copy_figures(out, Path(docs) if docs else None, cfg.get("docs_figures", []))
+        if copied:
+            print(f"copied {len(copied)} figures to {docs}")
     return 0
 
 

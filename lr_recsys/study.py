@@ -91,6 +91,9 @@ class StudyConfig(BaseModel):
     explain: dict[str, Any] = Field(default_factory=dict)  # ExplainConfig for variant tables
     sections: list[Section]
     analysis: Analysis = Field(default_factory=Analysis)
+    # the report's figures README shows, copied here on every run (e.g. "docs"): file stems
+    docs_dir: Path | None = None
+    docs_figures: list[str] = Field(default_factory=list)
 
     @field_validator("sections")
     @classmethod
@@ -366,7 +369,27 @@ def run_study(study: StudyConfig, progress: bool = True) -> dict[str, Any]:
     doc["compute_s"] = _add_time(cache, "analysis", timings["analysis"])
     (out / "study.json").write_text(json.dumps(doc, indent=1, default=float))
     write_report(doc, out)
+    copy_figures(out, study.docs_dir, study.docs_figures)
     return doc
+
+
+def copy_figures(out: Path, docs_dir: Path | None, stems: list[str]) -> list[Path]:
+    """Copy the report's figures ``stems`` (``out/figures/<stem>.png``) to ``docs_dir``.
+
+    Raises:
+        FileNotFoundError: a named figure was not drawn (the message lists those that were).
+    """
+    import shutil
+
+    if docs_dir is None or not stems:
+        return []
+    figures = Path(out) / "figures"
+    missing = [s for s in stems if not (figures / f"{s}.png").exists()]
+    if missing:
+        drawn = sorted(p.stem for p in figures.glob("*.png"))
+        raise FileNotFoundError(f"docs_figures {missing} were not drawn; the report has {drawn}")
+    Path(docs_dir).mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copyfile(figures / f"{s}.png", Path(docs_dir) / f"{s}.png")) for s in stems]
 
 
 def _add_time(cache: UnitCache, section: str, seconds: float) -> dict[str, float]:

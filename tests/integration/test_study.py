@@ -17,6 +17,8 @@ ROOT = Path(__file__).parents[2]
 
 CONFIG = """
 out_dir = "{out}"
+docs_dir = "{out}/docs"
+docs_figures = ["main", "uncertainty_gain"]
 [compare]
 tasks = ["regression", "classification"]
 seeds = [0, 1]
@@ -89,6 +91,9 @@ def test_report_holds_every_section_with_decodable_figures(study):
         raw = base64.b64decode(data, validate=True)
         assert raw.startswith(b"\x89PNG\r\n\x1a\n") if kind == "png" else b"<svg" in raw[:200]
     assert 'src="figures/' not in page  # self-contained: nothing left to fetch
+    for stem in ("main", "uncertainty_gain"):  # README's copies
+        copy = (out / "docs" / f"{stem}.png").read_bytes()
+        assert copy == (out / "figures" / f"{stem}.png").read_bytes()
     md = (out / "report.md").read_text()
     assert "lr-recsys-raw" in md and "lr-recsys-content" in md and "| bias |" in md
     assert "no_profile (lr-recsys)" in md and "positive_only (lr-recsys-pos)" in md
