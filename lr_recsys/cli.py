@@ -389,6 +389,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     overrides = {"tracking_uri": args.tracking_uri, "model_name": args.model_name}
     cfg = RegistryConfig(**{k: v for k, v in overrides.items() if v is not None})
+    from lr_recsys.registry import promotion_diff
+
+    print(promotion_diff(cfg))
     try:
         decision = promote(cfg, args.margin)
     except PromotionRefused as exc:

@@ -91,6 +91,7 @@ def register_model(
     run_files: list[Path] = (),
     feature_service: str | None = None,
     extra_dirs: list[Path] = (),
+    lineage: dict[str, Any] | None = None,
 ) -> str:
     """Log a trained model and register it as the new ``challenger``; returns its version.
 
@@ -110,6 +111,9 @@ def register_model(
         feature_service: The Feast FeatureService this version reads (tagged on the version).
         extra_dirs: Directories stored next to the weights under their own names (the
             distilled explainer and the AutoEncoder serving and refresh runs need).
+        lineage: ``lr_recsys.lineage.model_lineage``: hyperparameters, data/LLM/code lineage
+            (params), quality and fidelity (metrics), per-epoch ``curves`` (metrics
+            ``curve_<name>`` by epoch), ``tags`` and the version ``description``.
     """
     mlflow, client = _client(cfg)
     mlflow.set_experiment(cfg.experiment)
@@ -127,6 +131,8 @@ def register_model(
                 TAG_MODEL: model_name,
             }
         )
+        if lineage:
+            _log_lineage(client, run.info.run_id, lineage, Path(tmp))
         out = Path(tmp) / "model"
         save_model(model, model_name, task, out)
         for extra in extra_files:
@@ -150,6 +156,10 @@ def register_model(
     version = client.create_model_version(
         cfg.model_name, source=f"{artifact_uri}/model", run_id=run_id
     )
+    if lineage and lineage.get("description"):
+        client.update_model_version(
+            cfg.model_name, version.version, description=lineage["description"]
+        )
     if feature_service:
         client.set_model_version_tag(
             cfg.model_name, version.version, TAG_FEATURE_SERVICE, feature_service
@@ -157,6 +167,33 @@ def register_model(
     client.set_registered_model_alias(cfg.model_name, CHALLENGER, version.version)
     log.info("registered %s version %s as %s", cfg.model_name, version.version, CHALLENGER)
     return str(version.version)
+
+
+def _log_lineage(client, run_id: str, lineage: dict[str, Any], tmp: Path) -> None:
+    """Params, metrics, per-epoch curves and tags of ``lineage`` in batches, plus the whole
+    document as the run artifact ``lineage.json``."""
+    import json
+    import time
+
+    from mlflow.entities import Metric, Param, RunTag
+
+    params = [Param(k, str(v)) for k, v in lineage.get("params", {}).items()]
+    for i in range(0, len(params), 100):
+        client.log_batch(run_id, params=params[i : i + 100])
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), now, 0) for k, v in lineage.get("metrics", {}).items()]
+    for row in lineage.get("curves", []):
+        step = int(row.get("epoch", 0))
+        metrics += [Metric(f"curve_{k}", float(v), now, step) for k, v in row.items()
+                    if k != "epoch" and isinstance(v, int | float)]  # fmt: skip
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[i : i + 1000])
+    tags = [RunTag(k, str(v)) for k, v in lineage.get("tags", {}).items()]
+    if tags:
+        client.log_batch(run_id, tags=tags)
+    path = tmp / "lineage.json"
+    path.write_text(json.dumps(lineage, indent=1, default=str))
+    client.log_artifact(run_id, str(path))
 
 
 def _alias(client, name: str, alias: str):
@@ -258,3 +295,46 @@ def alias_version(cfg: RegistryConfig, alias: str) -> str | None:
     _, client = _client(cfg)
     version = _alias(client, cfg.model_name, alias)
     return None if version is None else str(version.version)
+
+
+DIFF_TAG_PREFIXES = ("data.", "llm.", "code.")
+
+
+def promotion_diff(cfg: RegistryConfig) -> str:
+    """The challenger against the champion, as text: headline test metrics with their change,
+    then every parameter (hyperparameters, data, LLM and code lineage) and lineage tag whose
+    value differs. Empty when there is no challenger; only the challenger's when no champion."""
+    from lr_recsys.lineage import diff
+
+    _, client = _client(cfg)
+    challenger = _alias(client, cfg.model_name, CHALLENGER)
+    if challenger is None:
+        return ""
+    c_run = client.get_run(challenger.run_id)
+    champion = _alias(client, cfg.model_name, CHAMPION)
+    head = f"challenger v{challenger.version}"
+    if champion is None or champion.version == challenger.version:
+        return f"{head}: {challenger.description or '(no description)'}\n(no other champion to compare)\n"
+    k_run = client.get_run(champion.run_id)
+    lines = [f"{head} vs champion v{champion.version}", "",
+             f"  challenger: {challenger.description or '(no description)'}",
+             f"  champion:   {champion.description or '(no description)'}", "",
+             "  test metrics (mean over seeds):"]  # fmt: skip
+    means = sorted(k for k in set(c_run.data.metrics) | set(k_run.data.metrics)
+                   if k.startswith("test_") and k.endswith("_mean"))  # fmt: skip
+    for k in means:
+        a, b = k_run.data.metrics.get(k), c_run.data.metrics.get(k)
+        if a is None or b is None:
+            lines.append(f"    {k}: {a} -> {b}")
+            continue
+        rel = f" ({100.0 * (b - a) / a:+.2f}%)" if a else ""
+        lines.append(f"    {k}: {a:.4f} -> {b:.4f}{rel}")
+
+    def lineage_tags(run) -> dict[str, str]:
+        return {k: v for k, v in run.data.tags.items() if k.startswith(DIFF_TAG_PREFIXES)}
+
+    changed = diff({**c_run.data.params, **lineage_tags(c_run)},
+                   {**k_run.data.params, **lineage_tags(k_run)})  # fmt: skip
+    lines += ["", f"  changed parameters and lineage ({len(changed)}):"]
+    lines += [f"    {k}: {a} -> {b}" for k, a, b in changed] or ["    (none)"]
+    return "\n".join(lines) + "\n"

@@ -121,6 +121,13 @@ def explain(prepared_dir: Path, out_path: Path, cache_path: Path, llm: dict[str,
         )
     quality = text_quality(table, prepared, variant=variant, domain=cfg.domain)
     (Path(out_path).parent / QUALITY).write_text(json.dumps(quality, indent=2, default=str))
+    from lr_recsys.lineage import LINEAGE, llm_lineage
+
+    lineage = llm_lineage(cfg.llm, variant, cfg.domain) | {"budget": {
+        "llm_pairs": "all" if llm_pairs is None else llm_pairs, "policy": budget_policy,
+        "seed": budget_seed, "explained": len(table), "all_pairs": len(prepared.examples),
+    }}  # fmt: skip
+    (Path(out_path).parent / LINEAGE).write_text(json.dumps(lineage, indent=2))
     flat = {f"{side}_{k}": v for side in (schema.POSITIVE, schema.NEGATIVE)
             for k, v in quality.get(side, {}).items() if isinstance(v, int | float)}  # fmt: skip
     return {**stats.summary(), "flagged_fraction": flagged, "llm_pairs": len(table),

@@ -87,7 +87,21 @@ def distill(
     }  # fmt: skip
     summary.update(_probe(prepared, llm, probe_tasks, tuned_config, seed))
     (Path(distiller_dir) / DISTILL_REPORT).write_text(json.dumps(summary, indent=2))
+    _carry_lineage(Path(explanations_dir), Path(distiller_dir))
     return summary
+
+
+def _carry_lineage(explanations_dir: Path, distiller_dir: Path) -> None:
+    """Copy the explain step's LLM lineage and quality report into the distiller, which the
+    model artifact embeds: registration reads where the model's explanations came from there."""
+    import shutil
+
+    from lr_recsys.lineage import LINEAGE
+    from lr_recsys.steps.data import QUALITY
+
+    for name in (LINEAGE, QUALITY):
+        if (explanations_dir / name).exists():
+            shutil.copyfile(explanations_dir / name, distiller_dir / name)
 
 
 def _probe(prepared: Prepared, llm: pd.DataFrame, tasks, tuned_config, seed: int) -> dict:

@@ -253,6 +253,8 @@ def refresh_train(
     for sub in (AUTOENCODER, DISTILLER):  # the features were made with the champion's encoders
         if (model_dir / sub).exists():
             shutil.copytree(model_dir / sub, out_dir / sub, dirs_exist_ok=True)
+    from lr_recsys.lineage import code_version, dataset_fingerprint
+
     ex = prepared.split(schema.SPLIT_TEST)
     pd.DataFrame({
         schema.PAIR_KEY: ex[schema.PAIR_KEY].to_numpy(), "prediction": predict_all(champion, splits[schema.SPLIT_TEST]),
@@ -263,8 +265,11 @@ def refresh_train(
         "model": name, "task": task, "seeds": [seed], "baselines": [], "mode": mode,
         "per_seed": {k: [v] for k, v in test.items()}, "mean": test,
         "test_pair_keys": ex[schema.PAIR_KEY].tolist(), "best_seed": seed,
-        "configs": {name: {"train": asdict(train_cfg)}}, "best_epoch": result.best_epoch,
-        "val_before": before, "seconds": round(time.perf_counter() - t0, 2),
+        "configs": {name: {"model": asdict(champion.cfg), "train": asdict(train_cfg)}},
+        "best_epoch": result.best_epoch, "val_before": before,
+        "seconds": round(time.perf_counter() - t0, 2), "history": result.history,
+        "dataset": dataset_fingerprint(prepared.examples), "code": code_version(),
+        "high_threshold": (prepared.config.high_rating - prepared.config.rating_min) / span,
     }  # fmt: skip
     (out_dir / SUMMARY).write_text(json.dumps(summary))
-    return {k: v for k, v in summary.items() if k != "test_pair_keys"}
+    return {k: v for k, v in summary.items() if k not in ("test_pair_keys", "history")}

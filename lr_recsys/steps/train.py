@@ -128,6 +128,7 @@ def train_evaluate(
         schema.PAIR_KEY: ex[schema.PAIR_KEY].to_numpy(), "prediction": predict_all(best.model, test),
         schema.TARGET: ex[schema.TARGET].to_numpy(), schema.LABEL: ex[schema.LABEL].to_numpy(),
     }).to_parquet(out_dir / PREDICTIONS, index=False)  # fmt: skip
+    from lr_recsys.lineage import code_version, dataset_fingerprint
     from lr_recsys.report.model import write_model_analysis
 
     skipped = write_model_analysis(best.model, data, explanation_source(primary), out_dir)
@@ -142,9 +143,11 @@ def train_evaluate(
         "configs": configs,  # the effective hyperparameters of every model (tuned or default)
         "explanation_sources": {k: v.value_counts().to_dict() for k, v in data.explanation_sources.items()},
         "high_threshold": _high_threshold(prepared), "analysis_skipped": skipped,
+        "history": best.train.history,  # the registered seed's per-epoch train/validation curves
+        "dataset": dataset_fingerprint(prepared.examples), "code": code_version(),
     }  # fmt: skip
     (out_dir / SUMMARY).write_text(json.dumps(summary))
-    return {k: v for k, v in summary.items() if k != "test_pair_keys"}
+    return {k: v for k, v in summary.items() if k not in ("test_pair_keys", "history")}
 
 
 def evaluate(train_dir: Path, out_dir: Path) -> dict[str, Any]:

@@ -86,6 +86,20 @@ def test_whole_pipeline_runs_locally_and_promotes(tmp_path, redis_url):
     assert champion.tags["feature_service"] == "lr_recsys_v1"  # its versioned Feast service
     logged = {a.path for a in MlflowClient(tracking).list_artifacts(champion.run_id)}
     assert {"results.csv", "report.html", "evaluation.csv", "model", "autoencoder"} <= logged
+    assert {"lineage.json", "promotion_diff.txt", "report.json"} <= logged
+    # lineage: hyperparameters, data fingerprint, the LLM and its prompts, budget, quality,
+    # fidelity, curves and the code version on the registered run; headline in the description
+    run = MlflowClient(tracking).get_run(champion.run_id).data
+    p = run.params
+    assert p["ae.epochs"] == "2" and p["train.epochs"] == "2" and "model.embed_dim" in p
+    assert p["llm.backend"] == "llamacpp" and p["llm.variant"] == "attributes"
+    assert len(p["llm.model_sha256"]) == 64 and len(p["llm.template_version"]) == 12
+    assert p["budget.explained"] == "10" and p["budget.all_pairs"] == "18"
+    assert len(p["data.interactions_hash"]) == 16 and len(p["code.git_commit"]) == 40
+    assert "quality_positive_distinct_ratio" in run.metrics and "fidelity_pos_r2" in run.metrics
+    assert len(MlflowClient(tracking).get_metric_history(champion.run_id, "curve_train_loss")) >= 1
+    assert champion.description.startswith("lr-recsys (regression): RMSE ")
+    assert "explained 10 of 18 pairs" in champion.description
     # the features step materialized the pairs to the online store (8-d AE embeddings + texts)
     from lr_recsys import schema
     from lr_recsys.data import Prepared

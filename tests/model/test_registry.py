@@ -77,3 +77,77 @@ def test_promote_command_reports_both_outcomes(tmp_path, trained, capsys):
     _register(cfg, bad, keys)
     assert main(["promote", "--tracking-uri", cfg.tracking_uri, "--margin", "0.05"]) == 1
     assert "not promoted: refused: auc: challenger v2" in capsys.readouterr().out
+
+
+def _train_dir(path, run, data, lr: float, variant: str):
+    """A train step's artifact around a real run: its summary (curves, hyperparameters,
+    fingerprint), AutoEncoder config and the explain/distill steps' lineage files."""
+    import json
+    from dataclasses import asdict
+
+    from lr_recsys.config import AEConfig
+    from lr_recsys.explain.config import LLMConfig
+    from lr_recsys.lineage import dataset_fingerprint, llm_lineage
+
+    (path / "autoencoder").mkdir(parents=True)
+    (path / "distiller").mkdir()
+    summary = {
+        "model": run.model_name, "task": run.task, "seeds": [0], "per_seed": {"auc": [run.test["auc"]]},
+        "configs": {run.model_name: {"model": asdict(ModelConfig()), "train": {**asdict(TRAIN), "lr": lr}}},
+        "history": run.train.history, "dataset": dataset_fingerprint(data.prepared.examples),
+    }  # fmt: skip
+    (path / "summary.json").write_text(json.dumps(summary))
+    (path / "autoencoder" / "config.json").write_text(json.dumps(asdict(AEConfig())))
+    budget = {"llm_pairs": 10, "policy": "even", "seed": 0, "explained": 10, "all_pairs": 99}
+    lineage = llm_lineage(LLMConfig(), variant) | {"budget": budget}
+    (path / "distiller" / "lineage.json").write_text(json.dumps(lineage))
+    (path / "distiller" / "quality.json").write_text(
+        json.dumps({"positive": {"distinct_ratio": 0.9}})
+    )
+    (path / "distiller" / "distill.json").write_text(
+        json.dumps({"fidelity_pos_r2": 0.3, "llm_pairs": 10})
+    )
+    return path
+
+
+def test_registered_run_carries_lineage_and_promote_prints_the_diff(
+    tmp_path, trained, planted, capsys
+):
+    from mlflow import MlflowClient
+
+    from lr_recsys.cli import main
+    from lr_recsys.lineage import model_lineage
+
+    good, bad, keys = trained
+    data, _ = planted
+    cfg = RegistryConfig(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    for run, lr, variant in ((bad, 0.01, "attributes"), (good, 0.005, "no_profile")):
+        lineage = model_lineage(_train_dir(tmp_path / run.model_name, run, data, lr, variant))
+        register_model(cfg, run.model, run.model_name, run.task, {"auc": [run.test["auc"]]}, keys,
+                       True, lineage=lineage)  # fmt: skip
+        if run is bad:
+            promote(cfg)
+    client = MlflowClient(cfg.tracking_uri)
+    version = client.get_model_version(cfg.model_name, "2")
+    logged = client.get_run(version.run_id).data
+    p = logged.params
+    assert p["train.lr"] == "0.005" and p["model.embed_dim"] == "8" and p["ae.maxlen"] == "50"
+    assert p["llm.backend"] == "llamacpp" and p["llm.variant"] == "no_profile"
+    assert len(p["llm.model_sha256"]) == 64 and len(p["llm.template_version"]) == 12
+    assert p["llm.temperature"] == "0.0" and p["llm.max_tokens"] == "32"
+    assert p["budget.explained"] == "10" and len(p["data.interactions_hash"]) == 16
+    assert len(p["code.git_commit"]) == 40 and p["code.package"]
+    assert logged.metrics["quality_positive_distinct_ratio"] == 0.9
+    assert logged.metrics["fidelity_pos_r2"] == 0.3
+    curve = client.get_metric_history(version.run_id, "curve_val_auc")
+    assert [m.step for m in sorted(curve, key=lambda m: m.step)] == list(
+        range(len(good.train.history))
+    )
+    assert logged.tags["data.split_hash"] == p["data.split_hash"]
+    assert version.description.startswith("lr-recsys (classification): AUC ")
+    assert "explained 10 of 99 pairs" in version.description
+    assert main(["promote", "--tracking-uri", cfg.tracking_uri]) == 0
+    out = capsys.readouterr().out
+    assert "challenger v2 vs champion v1" in out
+    assert "train.lr: 0.01 -> 0.005" in out and "llm.variant: attributes -> no_profile" in out
+    assert "test_auc_mean:" in out and "data.interactions_hash" not in out  # same data
