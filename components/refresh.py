@@ -55,6 +55,7 @@ def refresh_features_op(
     max_tokens: int, llm_pairs: int, budget_seed: int, feature_store: Output[Artifact],
     metrics: Output[Metrics],
 ):  # fmt: skip
+    import json
     from pathlib import Path
 
     from lr_recsys.steps.refresh import refresh_features
@@ -66,7 +67,9 @@ def refresh_features_op(
         llm_pairs=llm_pairs if llm_pairs >= 0 else None, budget_seed=budget_seed,
         tracking_uri=tracking_uri,
     )  # fmt: skip
-    feature_store.metadata.update({**store, "model_version": summary["model_version"]})
+    # the LLM that explained the new pairs and its budget, as JSON (metadata numbers become floats)
+    lineage = json.dumps(summary.pop("llm_lineage"))
+    feature_store.metadata.update({**store, "model_version": summary["model_version"], "llm_lineage": lineage})  # fmt: skip
     for key, value in summary.items():
         metrics.log_metric(key, value)
 

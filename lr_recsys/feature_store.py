@@ -38,11 +38,16 @@ class StoreConfig(BaseModel):
     redis_connection: str = "127.0.0.1:6379"
 
 
+# features-step artifact metadata that is not a store setting: the FeatureService's version and
+# (refresh) the lineage of the LLM that explained the new pairs
+ARTIFACT_KEYS = ("model_version", "llm_lineage")
+
+
 def store_config(fields: dict) -> StoreConfig:
     """A ``StoreConfig`` from the features step's artifact metadata (empty values = defaults;
-    ``model_version`` names the FeatureService and is not a store setting)."""
+    ``ARTIFACT_KEYS`` are not store settings)."""
     return StoreConfig.model_validate(
-        {k: v for k, v in fields.items() if v not in (None, "") and k != "model_version"}
+        {k: v for k, v in fields.items() if v not in (None, "") and k not in ARTIFACT_KEYS}
     )
 
 

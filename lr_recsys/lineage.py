@@ -22,6 +22,7 @@ import pandas as pd
 from lr_recsys import schema
 
 LINEAGE = "lineage.json"  # the explain step's LLM lineage, next to its table
+REFRESH_LLM = "refresh_llm"  # summary.json of a refresh: the LLM lineage of its new pairs
 
 
 def _sha(frame: pd.DataFrame) -> str:
@@ -194,6 +195,11 @@ def model_lineage(train_dir: Path, evaluation: dict[str, Any] | None = None) -> 
         **flatten("data", data or {"interactions_hash": "none"}),
         **flatten("code", code),
     }  # fmt: skip
+    refresh = summary.get(REFRESH_LLM)
+    if refresh is not None:  # a refresh: ``llm.*`` is the champion's, this the new pairs' LLM
+        params |= flatten("refresh.llm", {k: v for k, v in refresh.items() if k != "budget"}
+                          or {"backend": "none"})  # fmt: skip
+        params |= flatten("refresh.budget", refresh.get("budget", {"llm_pairs": "none"}))
     metrics: dict[str, float] = {}
     for side in (schema.POSITIVE, schema.NEGATIVE):
         for k, v in quality.get(side, {}).items():
@@ -241,6 +247,10 @@ def headline(summary: dict[str, Any], llm: dict[str, Any], data: dict[str, Any],
         line += (f". LLM {llm.get('model', '?')} ({llm.get('backend', '?')}, variant "
                  f"{llm.get('variant', '?')}) explained {budget.get('explained', '?')} of "
                  f"{budget.get('all_pairs', '?')} pairs; the rest distilled")  # fmt: skip
+    refresh = summary.get(REFRESH_LLM, {}).get("budget")
+    if refresh:
+        line += (f". Refresh ({summary.get('mode', '?')}): the LLM explained "
+                 f"{refresh.get('explained', '?')} of {refresh.get('all_pairs', '?')} new pairs")  # fmt: skip
     if data:
         line += (f". Data {data.get('interactions_hash', '?')}, split {data.get('split_hash', '?')} "
                  f"({data.get('examples', '?')} examples)")  # fmt: skip

@@ -35,6 +35,7 @@ import pandas as pd
 from lr_recsys import schema
 from lr_recsys.config import DataConfig
 from lr_recsys.data import Prepared, load_tables, prepare
+from lr_recsys.lineage import REFRESH_LLM
 from lr_recsys.validate import gate, suites
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ def refresh_features(
 ) -> dict[str, Any]:  # fmt: skip
     """Explain (budget), embed and distil the new pairs with the champion's encoders, append
     them and the changed user histories to the Feast sources, materialise incrementally.
+    The summary's ``llm_lineage`` (``lr_recsys.lineage.llm_lineage`` + ``budget``) says which LLM
+    explained the new pairs; every other value is a number.
 
     Args:
         prepared_dir: ``refresh_ingest``'s output.
@@ -151,6 +154,13 @@ def refresh_features(
         })  # fmt: skip
     else:
         rows = None
+    from lr_recsys.explain.config import LLMConfig
+    from lr_recsys.lineage import llm_lineage
+
+    summary["llm_lineage"] = llm_lineage(LLMConfig(**(llm or {})), variant) | {"budget": {
+        "llm_pairs": "all" if llm_pairs is None else llm_pairs, "policy": "even",
+        "seed": budget_seed, "explained": summary.get("llm_pairs", 0), "all_pairs": len(new),
+    }}  # fmt: skip
     # the users with new interactions: their latest history and rated items, valid from now
     now = pd.Timestamp.now(tz="UTC").floor("s")
     users = set(new[schema.USER_ID])
@@ -174,6 +184,13 @@ def refresh_features(
     })  # fmt: skip
     log.info("refresh features: %s", summary)
     return summary
+
+
+def _refresh_llm(store: dict[str, Any] | None) -> dict[str, Any]:
+    """The lineage of the LLM that explained the new pairs, from the features step's artifact
+    metadata (a JSON string there; ``{}`` when absent)."""
+    raw = (store or {}).get("llm_lineage")
+    return json.loads(raw) if isinstance(raw, str) and raw else dict(raw or {})
 
 
 def refresh_train(
@@ -212,11 +229,15 @@ def refresh_train(
     if mode == "retrain":
         ae = model_dir / AUTOENCODER
         dd = model_dir / DISTILLER
-        return train_evaluate(
+        result = train_evaluate(
             prepared_dir, store, out_dir, [name], task, [seed], epochs,
             encoder_dir=ae if ae.exists() else None, tuned_config=tuned_config,
             distiller_dir=dd if dd.exists() else None,
         )  # fmt: skip
+        summary = json.loads((out_dir / SUMMARY).read_text())
+        summary.update({"mode": mode, REFRESH_LLM: _refresh_llm(store)})
+        (out_dir / SUMMARY).write_text(json.dumps(summary))
+        return result
     t0 = time.perf_counter()
     prepared = Prepared.load(prepared_dir)
     bundle = ServingBundle.load(model_dir)
@@ -270,6 +291,7 @@ def refresh_train(
         "seconds": round(time.perf_counter() - t0, 2), "history": result.history,
         "dataset": dataset_fingerprint(prepared.examples), "code": code_version(),
         "high_threshold": (prepared.config.high_rating - prepared.config.rating_min) / span,
+        REFRESH_LLM: _refresh_llm(store),  # the LLM that explained the new pairs
     }  # fmt: skip
     (out_dir / SUMMARY).write_text(json.dumps(summary))
     return {k: v for k, v in summary.items() if k not in ("test_pair_keys", "history")}

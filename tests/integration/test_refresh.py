@@ -113,6 +113,18 @@ def test_items_returned_without_text_are_queued_then_a_refresh_explains_them(wor
     # the cache grew by what the refresh generated, nothing re-generated for old pairs
     assert _cache_rows(cache) - before == feats["llm_generated"] + served["llm_generated"]
     assert len(queue) == 0
+    # its registered run names the LLM that explained the new pairs and that budget, next to
+    # the champion's (inherited) explanation lineage
+    from mlflow import MlflowClient
+
+    registry = MlflowClient(world["common"]["tracking_uri"])
+    version = registry.get_model_version_by_alias("lr-recsys", "challenger")
+    p = registry.get_run(version.run_id).data.params
+    assert p["refresh.llm.backend"] == p["llm.backend"] == "llamacpp"
+    assert len(p["refresh.llm.model_sha256"]) == 64 and p["refresh.budget.llm_pairs"] == "all"
+    explained = int(feats["llm_pairs"])
+    assert p["refresh.budget.explained"] == str(explained) and p["refresh.budget.all_pairs"] == str(len(new))  # fmt: skip
+    assert f"the LLM explained {explained} of {len(new)} new pairs" in version.description
 
     # the service, never restarted, now returns those items with their LLM text
     again = _rank(world, user, K + 3)

@@ -71,3 +71,43 @@ def test_template_version_flatten_diff_and_code_version():
     assert (
         code["package"] and len(code["git_commit"]) == 40 and code["git_dirty"] in ("true", "false")
     )
+
+
+def test_model_lineage_of_a_bare_run_is_explicit_none_and_a_refresh_names_its_own_llm(tmp_path):
+    import json
+
+    from lr_recsys.feature_store import store_config
+    from lr_recsys.lineage import REFRESH_LLM, model_lineage
+    from lr_recsys.steps.refresh import _refresh_llm
+
+    history = [{"epoch": 0, "train_loss": 0.2, "val_rmse": 0.3}, {"epoch": 1, "train_loss": 0.1}]
+    summary = {
+        "model": "mf", "task": "regression", "seeds": [0], "per_seed": {"rmse": [0.25]},
+        "configs": {"mf": {"model": {"embed_dim": 8}, "train": {"lr": 0.01}}}, "history": history,
+    }  # fmt: skip
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    bare = model_lineage(tmp_path)  # no AutoEncoder, explanations, fingerprint or distiller
+    p = bare["params"]
+    assert p["model.embed_dim"] == "8" and p["train.lr"] == "0.01"
+    for key in ("ae.used", "llm.backend", "budget.llm_pairs", "data.interactions_hash"):
+        assert p[key] == "none", key
+    assert bare["tags"]["llm.model_sha256"] == bare["tags"]["data.split_hash"] == "none"
+    assert not any(k.startswith("refresh.") for k in p) and bare["curves"] == history
+    assert bare["description"] == "mf (regression): RMSE 0.2500 over 1 seed(s)."
+    refresh = {
+        "backend": "openai", "model": "openai:m", "model_sha256": "none", "variant": "attributes",
+        "budget": {"llm_pairs": 10, "policy": "even", "seed": 0, "explained": 3, "all_pairs": 7},
+    }  # fmt: skip
+    (tmp_path / "summary.json").write_text(
+        json.dumps(summary | {"mode": "finetune", REFRESH_LLM: refresh})
+    )
+    fresh = model_lineage(tmp_path)
+    p = fresh["params"]
+    assert p["refresh.llm.backend"] == "openai" and p["refresh.llm.model_sha256"] == "none"
+    assert p["refresh.budget.explained"] == "3" and p["refresh.budget.all_pairs"] == "7"
+    assert p["llm.backend"] == "none"  # the champion's explanations: none here
+    assert "Refresh (finetune): the LLM explained 3 of 7 new pairs" in fresh["description"]
+    # it travels in the refresh features step's artifact metadata, which is not a store setting
+    meta = {"repo_dir": str(tmp_path), "model_version": 2, "llm_lineage": json.dumps(refresh)}
+    assert store_config(meta).repo_dir == tmp_path
+    assert _refresh_llm(meta) == refresh and _refresh_llm({}) == {}
