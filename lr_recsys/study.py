@@ -205,6 +205,7 @@ class Job:
     data_key: str
     variant: str | None = None
     units: list[tuple] = field(default_factory=list)  # (name, task, model_cfg, train_cfg, key)
+    skipped: str | None = None  # why the job did not train (e.g. every LLM generation failed)
 
 
 def data_key(cfg: CompareConfig, fraction: float, table_id: str | None) -> str:
@@ -308,10 +309,28 @@ def ensure_variant_table(study: StudyConfig, job: Job, pairs: int) -> dict[str, 
         table, run = explain_pairs(ecfg, full, pairs_from_examples(budget))
         stats |= {"source": "llm", "summary": run.summary()}
     stats["seconds"] = round(time.perf_counter() - t0, 1)
-    negative = ecfg.variant != "positive_only" and table[schema.NEGATIVE].notna().all()
+    table, stats["failed_pairs"] = drop_failed(table)
+    if table.empty:  # nothing to train on: say so instead of training on the bare seeds
+        stats["error"] = f"every generation failed ({stats['failed_pairs']}/{len(keys)} pairs)"
+        stats_path.write_text(json.dumps(stats, default=str))
+        return stats
+    negative = table[schema.NEGATIVE].notna().all()
     save_explanations(table, path, require_negative=bool(negative))
     stats_path.write_text(json.dumps(stats, default=str))
     return stats
+
+
+def drop_failed(table):
+    """``table`` without the pairs whose generation failed (the engine's ``failed`` flag: the
+    answer is only its seeded prefix, not the LLM's words) and how many were dropped; they are
+    reported as missing and the distilled explainer covers them."""
+    from lr_recsys.explain.engine import FLAGS
+    from lr_recsys.explain.normalize import FAILED
+
+    if FLAGS not in table.columns:
+        return table, 0
+    failed = table[FLAGS].fillna("").astype(str).str.contains(FAILED).to_numpy()
+    return table[~failed].reset_index(drop=True), int(failed.sum())
 
 
 def run_study(study: StudyConfig, progress: bool = True) -> dict[str, Any]:
@@ -339,6 +358,12 @@ def run_study(study: StudyConfig, progress: bool = True) -> dict[str, Any]:
         section = next(s for s in study.sections if s.name == job.section)
         if job.variant is not None:
             generation[job.label] = ensure_variant_table(study, job, section.variant_pairs)
+            if "error" in generation[job.label]:
+                log.warning("study: %s not trained: %s", job.label, generation[job.label]["error"])
+                job.skipped = generation[job.label]["error"]
+                bar.total -= len(job.units)
+                bar.refresh()
+                continue
         missing = [u for u in job.units if cache.get(u[-1]) is None]
         if missing:
             bar.set_postfix_str(f"{job.section} {job.label or job.fraction}")
@@ -360,7 +385,7 @@ def run_study(study: StudyConfig, progress: bool = True) -> dict[str, Any]:
     doc = {"config": study.model_dump(mode="json"), "sections": {}, "timings_s": timings,
            "generation": generation}  # fmt: skip
     for job in jobs:
-        runs = [cache.get(u[-1]) for u in job.units]
+        runs = [] if job.skipped else [cache.get(u[-1]) for u in job.units]
         sec = doc["sections"].setdefault(job.section, {"kind": _kind(study, job), "jobs": []})
         sec["jobs"].append(_job_doc(job, runs))
     t0 = time.perf_counter()
@@ -420,7 +445,7 @@ def _job_doc(job: Job, runs: list[dict[str, Any]]) -> dict[str, Any]:
     for r in runs:
         epochs.setdefault(r["model"], {}).setdefault(r["task"], []).append(r["best_epoch"])
     return {
-        "label": job.label, "variant": job.variant, "fraction": job.fraction,
+        "label": job.label, "variant": job.variant, "fraction": job.fraction, "skipped": job.skipped,
         "results": summarise(runs),
         "meta": {"models": job.models, "examples": runs[0].get("examples", {}) if runs else {}, "seeds": job.cfg.seeds, "tasks": job.cfg.tasks,
                  "dataset": job.cfg.data.dataset, "explanations": str(job.cfg.explanations),

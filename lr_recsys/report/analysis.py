@@ -125,7 +125,7 @@ STOPWORDS = frozenset(
     nor not of off on once only or other our out over own same she should so some such than that
     the their them then there these they this those through to too under until up very was we
     were what when where which while who whom why will with would you your one ones much many
-    lot lots usually often really quite always never s t"""
+    lot lots usually often really quite always never example s t"""
     )
 )
 TEMPLATE_WORDS = frozenset(

@@ -53,19 +53,22 @@ def _variant_rows(sec, twin_job, twin: str, generation) -> tuple[list[str], dict
     """Per prompt variant and task: mean ± std and the Δ vs the twin (paired across seeds)."""
     lines, points = [], {}
     for task, metrics in TABLE_METRICS.items():
-        head = ["variant (model)", "LLM pairs"]
+        head = ["variant (model)", "LLM pairs (not failed)"]
         for m in metrics:
             head += [m.upper(), f"Δ vs {twin}", "p"]
         rows = []
         for job in sec["jobs"]:
+            if job.get("skipped"):
+                rows.append(f"| {job['label']} | 0 | not trained: {inline(job['skipped'])} |"
+                            + " |" * (len(head) - 3))  # fmt: skip
+                continue
             res = next(iter(job["results"].items()), None)
             if res is None or task not in res[1]:
                 continue
             model, tasks = res
-            row = [
-                f"{job['label']} ({model})",
-                str(generation.get(job["label"], {}).get("pairs", "-")),
-            ]
+            gen = generation.get(job["label"], {})
+            explained = gen.get("pairs", 0) - gen.get("failed_pairs", 0) if gen else "-"
+            row = [f"{job['label']} ({model})", str(explained)]
             for m in metrics:
                 s = tasks[task].get(m)
                 ref = twin_job["results"].get(twin, {}).get(task, {}).get(m) if twin_job else None
@@ -110,22 +113,28 @@ def _section_variants(doc, sec, title, figdir, name) -> list[str]:
     gen = doc.get("generation", {})
     if gen:
         lines += ["LLM generation per variant table:", ""]
-        lines += [f"- `{k}`: {_generation(v)}" for k, v in gen.items()]
+        shared = {"positive_only": "the `contrastive` table's positive explanations (no new call)"}
+        lines += [f"- `{k}`: {shared.get(k) or _generation(v)}" for k, v in gen.items()]
         lines.append("")
     return lines
 
 
 def _generation(stats: dict[str, Any]) -> str:
     """One line on how a variant's table came to be."""
+    failed = stats.get("failed_pairs")
+    dropped = (f"; {failed} pairs whose generation failed are reported missing (distilled), "
+               "not trained on" if failed else "")  # fmt: skip
+    if stats.get("error"):
+        return f"{stats.get('pairs')} pairs asked: {stats['error']}; not trained"
     if stats.get("source") != "llm":
-        return f"{stats.get('pairs')} pairs from `{stats.get('source')}` (no LLM call)"
+        return f"{stats.get('pairs')} pairs from `{stats.get('source')}` (no LLM call){dropped}"
     run = stats.get("summary") or {}
     if not isinstance(run, dict):
         return f"{stats.get('pairs')} pairs by the LLM in {stats.get('seconds')} s: {run}"
     return (
         f"{stats.get('pairs')} pairs by the LLM in {stats.get('seconds')} s: "
         f"{run.get('generated', '-')} generated, {run.get('cache_hits', '-')} from the cache, "
-        f"{run.get('failed', '-')} failed, {run.get('flagged', '-')} flagged"
+        f"{run.get('failed', '-')} failed, {run.get('flagged', '-')} flagged{dropped}"
     )
 
 
