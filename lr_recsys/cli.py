@@ -430,12 +430,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.train_dir:
         from lr_recsys.report.model import pipeline_report
 
-        train = Path(args.train_dir)
-        if not (train / "summary.json").exists():
-            raise FileNotFoundError(f"{train} holds no summary.json: not a train step's output")
-        out = Path(args.out or train / "report")
-        threshold = json.loads((train / "summary.json").read_text()).get("high_threshold", 0.75)
-        pipeline_report(train, out, threshold)
+        out = Path(args.out or Path(args.train_dir) / "report")
+        pipeline_report(Path(args.train_dir), out)
         print(f"wrote {out / 'report.html'}")
         return 0
     path = Path(args.study)

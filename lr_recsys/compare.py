@@ -271,10 +271,12 @@ def markdown_table(doc: dict[str, Any]) -> str:
     for task, metrics in TABLE_METRICS.items():
         if not any(task in r for r in results.values()):
             continue
+        # no neural baseline in this table (e.g. ablations only): no "vs best baseline" columns
         baselines = any(best_baseline(results, task, m) for m in metrics)
+        versus_best = ["Δ vs best baseline", "p"] if baselines else []
         header = ["model"]
         for m in metrics:
-            header += [m.upper(), "Δ vs best baseline", "p", "Δ vs bias", "p (bias)"]
+            header += [m.upper(), *versus_best, "Δ vs bias", "p (bias)"]
         lines += [f"### {task}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for name, tasks in results.items():
             if task not in tasks:
@@ -282,23 +284,19 @@ def markdown_table(doc: dict[str, Any]) -> str:
             row = [name]
             for m in metrics:
                 if m not in tasks[task]:
-                    row += ["-"] * 5
+                    row += ["-"] * (3 + len(versus_best))
                     continue
                 s = tasks[task][m]
                 row.append(f"{s['mean']:.4f} ± {s['std']:.4f}")
                 ref = best_baseline(results, task, m)
                 if ref == name:
                     row += ["(best baseline)", "-"]
-                else:
-                    versus = _versus(s, results[ref][task][m] if ref else None, m)
-                    row += [f"{versus[0]} vs {ref}" if ref else "-", versus[1]]
+                elif ref:
+                    versus = _versus(s, results[ref][task][m], m)
+                    row += [f"{versus[0]} vs {ref}", versus[1]]
                 bias = results.get(BIAS, {}).get(task, {}).get(m)
                 row += ["(floor)", "-"] if name == BIAS else _versus(s, bias, m)
             lines.append("| " + " | ".join(row) + " |")
-        if not baselines:  # no neural baseline in this table: drop its empty columns
-            lines[-len(tasks_rows(results, task)) - 2 :] = _drop_baseline_columns(
-                lines[-len(tasks_rows(results, task)) - 2 :], len(metrics)
-            )
         lines.append("")
     meta = doc.get("meta", {})
     lines.append(
@@ -313,25 +311,6 @@ def markdown_table(doc: dict[str, Any]) -> str:
     if doc.get("learning_curve"):
         lines += ["", learning_curve_table(doc["learning_curve"])]
     return "\n".join(lines) + "\n"
-
-
-def tasks_rows(results: Results, task: str) -> list[str]:
-    """The models of ``results`` that ran ``task`` (one table row each)."""
-    return [n for n, tasks in results.items() if task in tasks]
-
-
-def _drop_baseline_columns(rows: list[str], n_metrics: int) -> list[str]:
-    """Header, rule and rows of a task table without the two "vs best baseline" columns of
-    each metric (cells 2-3 of every 5-cell metric group)."""
-    out = []
-    for row in rows:
-        cells = row.strip().strip("|").split("|")
-        keep = [cells[0]]
-        for k in range(n_metrics):
-            group = cells[1 + 5 * k : 6 + 5 * k]
-            keep += [group[0], *group[3:]]
-        out.append("|" + "|".join(keep) + "|")
-    return out
 
 
 TWIN, CONTENT = "lr-recsys-noexp", "lr-recsys-content"

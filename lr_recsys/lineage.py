@@ -176,15 +176,19 @@ def model_lineage(train_dir: Path, evaluation: dict[str, Any] | None = None) -> 
     steps' ``lineage.json``, ``quality.json`` and ``distill.json``): MLflow ``params``,
     ``metrics``, per-epoch ``curves``, ``tags`` and the version ``description``. Absent inputs
     (a model without explanations, another backend) give ``"none"``, never an error."""
+    from lr_recsys.steps.data import QUALITY
+    from lr_recsys.steps.distill import DISTILL_REPORT
+    from lr_recsys.steps.train import AUTOENCODER, DISTILLER, SUMMARY
+
     train_dir = Path(train_dir)
-    summary = _read(train_dir / "summary.json")
+    summary = _read(train_dir / SUMMARY)
     model = summary.get("model", "?")
     config = summary.get("configs", {}).get(model, {})
-    distiller = train_dir / "distiller"
+    distiller = train_dir / DISTILLER
     llm = _read(distiller / LINEAGE)
-    quality = _read(distiller / "quality.json")
-    fidelity = _read(distiller / "distill.json")
-    ae = _read(train_dir / "autoencoder" / "config.json")
+    quality = _read(distiller / QUALITY)
+    fidelity = _read(distiller / DISTILL_REPORT)
+    ae = _read(train_dir / AUTOENCODER / "config.json")  # ExplanationEncoder.save's config
     data = summary.get("dataset", {})
     code = summary.get("code") or code_version()
     params = {

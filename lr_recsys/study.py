@@ -130,15 +130,6 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes (16 hex digits)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
 class UnitCache:
     """Finished units on disk: ``<key>.json`` (metrics, best epoch, timing, history) and
     ``<key>.npy`` (test predictions), and for kept units the weights in ``<key>.model/``. The
@@ -151,6 +142,10 @@ class UnitCache:
     def key(self, data_key: str, name: str, task: str, model_cfg, train_cfg) -> str:
         train = {k: v for k, v in asdict(train_cfg).items() if k not in ("progress",)}
         return _digest([data_key, name, task, asdict(model_cfg), train])[:24]
+
+    def has(self, key: str) -> bool:
+        """Whether the unit ``key`` finished (its metadata is written last)."""
+        return (self.root / f"{key}.json").exists()
 
     def get(self, key: str) -> dict[str, Any] | None:
         meta = self.root / f"{key}.json"
@@ -226,7 +221,9 @@ def _table_id(cfg: CompareConfig) -> str | None:
             f"explanation table {cfg.explanations} does not exist (set [compare] explanations "
             "to a table written by `lr-recsys explain`)"
         )
-    return file_digest(Path(cfg.explanations))
+    from lr_recsys.lineage import file_sha256
+
+    return file_sha256(Path(cfg.explanations))[:16]
 
 
 def plan(study: StudyConfig, cache: UnitCache) -> list[Job]:
@@ -343,7 +340,7 @@ def run_study(study: StudyConfig, progress: bool = True) -> dict[str, Any]:
     jobs = plan(study, cache)
     keys = {u[-1] for j in jobs for u in j.units}  # units shared by sections run once
     total = len(keys)
-    done = sum((cache.root / f"{k}.json").exists() for k in keys)
+    done = sum(cache.has(k) for k in keys)
     log.info("study: %d jobs, %d distinct units, %d already cached", len(jobs), total, done)
     bar = tqdm(total=total, initial=done, desc="study", unit="run", disable=not progress)
     timings: dict[str, float] = {}
@@ -364,7 +361,7 @@ def run_study(study: StudyConfig, progress: bool = True) -> dict[str, Any]:
                 bar.total -= len(job.units)
                 bar.refresh()
                 continue
-        missing = [u for u in job.units if cache.get(u[-1]) is None]
+        missing = [u for u in job.units if not cache.has(u[-1])]
         if missing:
             bar.set_postfix_str(f"{job.section} {job.label or job.fraction}")
             data = built.get(job.data_key)

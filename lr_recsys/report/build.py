@@ -15,6 +15,7 @@ from lr_recsys.report.analysis import (
     attention_summary,
     item_insights,
     uncertainty_gain,
+    words,
 )
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ def insight_pairs(prepared, table: pd.DataFrame, shares: dict[str, np.ndarray]) 
         frames.append(ex.merge(table[[schema.PAIR_KEY, schema.POSITIVE, schema.NEGATIVE]],
                                on=schema.PAIR_KEY, how="inner"))  # fmt: skip
     pairs = pd.concat(frames, ignore_index=True).drop_duplicates(schema.PAIR_KEY)
-    from lr_recsys.report.analysis import words
 
     def exclude(row) -> list[str]:
         named = [str(row[schema.ITEM_ID]), *[str(h) for h in row[schema.HISTORY] if h]]

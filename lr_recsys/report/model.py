@@ -73,9 +73,13 @@ def results_doc(results: pd.DataFrame, task: str) -> dict[str, Any]:
             "meta": {"seeds": sorted({int(s) for s in results["seed"]})}}  # fmt: skip
 
 
-def pipeline_report(train_dir: Path, out_dir: Path, high_threshold: float) -> dict[str, Any]:
+def pipeline_report(train_dir: Path, out_dir: Path) -> dict[str, Any]:
     """Render the run's report (``report.md`` + ``figures/``, ``report.html``, ``report.json``)
-    to ``out_dir``; returns the JSON document."""
+    to ``out_dir``; returns the JSON document.
+
+    Raises:
+        FileNotFoundError: ``train_dir`` is not a train step's output.
+    """
     from lr_recsys.compare import markdown_table
     from lr_recsys.report.render import (
         FIGURES,
@@ -87,12 +91,15 @@ def pipeline_report(train_dir: Path, out_dir: Path, high_threshold: float) -> di
         insight_lines,
         markdown_to_html,
     )
+    from lr_recsys.steps.train import PREDICTIONS, RESULTS, SUMMARY
 
     train_dir, out_dir = Path(train_dir), Path(out_dir)
+    if not (train_dir / SUMMARY).exists():
+        raise FileNotFoundError(f"{train_dir} holds no {SUMMARY}: not a train step's output")
     (out_dir / FIGURES).mkdir(parents=True, exist_ok=True)
-    summary = json.loads((train_dir / "summary.json").read_text())
+    summary = json.loads((train_dir / SUMMARY).read_text())
     task = summary["task"]
-    doc = results_doc(pd.read_csv(train_dir / "results.csv"), task)
+    doc = results_doc(pd.read_csv(train_dir / RESULTS), task)
     lines = [f"# Evaluation of {summary['model']} ({task})", "",
              f"Seeds {summary['seeds']}; the registered model is seed {summary.get('best_seed')}. "
              "Δ positive = better; p: paired t-test across seeds. The paper's other analyses "
@@ -103,10 +110,11 @@ def pipeline_report(train_dir: Path, out_dir: Path, high_threshold: float) -> di
     attention = train_dir / ATTENTION
     if attention.exists():
         att = pd.read_parquet(attention)
-        pred = pd.read_parquet(train_dir / "predictions.parquet")
+        pred = pd.read_parquet(train_dir / PREDICTIONS)
         merged = att.merge(pred, on=schema.PAIR_KEY, how="inner", validate="one_to_one")
         shares = merged[[c for c in att.columns if c.startswith(ATTN)]].to_numpy()
-        cut = 0.5 if task == schema.CLASSIFICATION else high_threshold
+        # runs before the summary recorded it: the 1-5 scale's boundary (rating >= 4)
+        cut = 0.5 if task == schema.CLASSIFICATION else summary.get("high_threshold", 0.75)
         src = merged.get(schema.EXPLANATION_SOURCE)
         s = attention_summary(shares, merged[schema.LABEL].to_numpy().astype(bool),
                               merged["prediction"].to_numpy() >= cut,

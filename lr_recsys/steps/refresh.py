@@ -275,6 +275,7 @@ def refresh_train(
         if (model_dir / sub).exists():
             shutil.copytree(model_dir / sub, out_dir / sub, dirs_exist_ok=True)
     from lr_recsys.lineage import code_version, dataset_fingerprint
+    from lr_recsys.report.build import high_threshold
 
     ex = prepared.split(schema.SPLIT_TEST)
     pd.DataFrame({
@@ -290,7 +291,7 @@ def refresh_train(
         "best_epoch": result.best_epoch, "val_before": before,
         "seconds": round(time.perf_counter() - t0, 2), "history": result.history,
         "dataset": dataset_fingerprint(prepared.examples), "code": code_version(),
-        "high_threshold": (prepared.config.high_rating - prepared.config.rating_min) / span,
+        "high_threshold": high_threshold(prepared),
         REFRESH_LLM: _refresh_llm(store),  # the LLM that explained the new pairs
     }  # fmt: skip
     (out_dir / SUMMARY).write_text(json.dumps(summary))

@@ -129,6 +129,7 @@ def train_evaluate(
         schema.TARGET: ex[schema.TARGET].to_numpy(), schema.LABEL: ex[schema.LABEL].to_numpy(),
     }).to_parquet(out_dir / PREDICTIONS, index=False)  # fmt: skip
     from lr_recsys.lineage import code_version, dataset_fingerprint
+    from lr_recsys.report.build import high_threshold
     from lr_recsys.report.model import write_model_analysis
 
     skipped = write_model_analysis(best.model, data, explanation_source(primary), out_dir)
@@ -142,7 +143,7 @@ def train_evaluate(
         "test_pair_keys": ex[schema.PAIR_KEY].tolist(), "best_seed": best.seed,
         "configs": configs,  # the effective hyperparameters of every model (tuned or default)
         "explanation_sources": {k: v.value_counts().to_dict() for k, v in data.explanation_sources.items()},
-        "high_threshold": _high_threshold(prepared), "analysis_skipped": skipped,
+        "high_threshold": high_threshold(prepared), "analysis_skipped": skipped,
         "history": best.train.history,  # the registered seed's per-epoch train/validation curves
         "dataset": dataset_fingerprint(prepared.examples), "code": code_version(),
     }  # fmt: skip
@@ -182,15 +183,7 @@ def evaluate(train_dir: Path, out_dir: Path) -> dict[str, Any]:
     table.to_csv(out_dir / RESULTS, index=False)
     from lr_recsys.report.model import pipeline_report
 
-    threshold = json.loads((train_dir / SUMMARY).read_text()).get("high_threshold", 0.75)
-    pipeline_report(train_dir, out_dir, threshold)  # report.html (+ .md, .json, figures/)
+    pipeline_report(train_dir, out_dir)  # report.html (+ .md, .json, figures/)
     records = table.round(6).to_dict("records")
     (out_dir / EVAL_SUMMARY).write_text(json.dumps({"gates_passed": True, "table": records}))
     return {"gates_passed": True, "table": records}
-
-
-def _high_threshold(prepared: Prepared) -> float:
-    """The high/low boundary on the [0, 1] prediction scale."""
-    from lr_recsys.report.build import high_threshold
-
-    return high_threshold(prepared)
