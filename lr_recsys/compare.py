@@ -299,10 +299,12 @@ def markdown_table(doc: dict[str, Any]) -> str:
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     meta = doc.get("meta", {})
+    facts = [f"{label} {meta[key]}" for key, label in (
+        ("dataset", "Dataset"), ("examples", "examples"), ("seeds", "seeds"), ("epochs", "max epochs"),
+        ("patience", "early stopping patience"), ("tuned_config", "tuned config"),
+    ) if meta.get(key) is not None]  # fmt: skip
     lines.append(
-        f"Dataset {meta.get('dataset')}, examples {meta.get('examples')}, seeds {meta.get('seeds')}, "
-        f"max epochs {meta.get('epochs')} (early stopping patience {meta.get('patience')}), "
-        f"tuned config {meta.get('tuned_config')}. RMSE/MAE on the [0,1] rating scale (×4 for "
+        (", ".join(facts) + ". " if facts else "") + "RMSE/MAE on the [0,1] rating scale (×4 for "
         "the 1-5 scale); Δ positive = better; p: two-sided paired t-test across seeds."
     )
     controls = controls_table(results)

@@ -100,6 +100,11 @@ def pipeline_report(train_dir: Path, out_dir: Path) -> dict[str, Any]:
     summary = json.loads((train_dir / SUMMARY).read_text())
     task = summary["task"]
     doc = results_doc(pd.read_csv(train_dir / RESULTS), task)
+    data, train = summary.get("dataset", {}), summary.get("configs", {}).get(summary["model"], {})
+    doc["meta"] |= {
+        "examples": {k[2:]: v for k, v in data.items() if k.startswith("n_")} or None,
+        "epochs": train.get("train", {}).get("epochs"), "patience": train.get("train", {}).get("patience"),
+    }  # fmt: skip
     lines = [f"# Evaluation of {summary['model']} ({task})", "",
              f"Seeds {summary['seeds']}; the registered model is seed {summary.get('best_seed')}. "
              "Δ positive = better; p: paired t-test across seeds. The paper's other analyses "
