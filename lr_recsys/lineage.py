@@ -243,7 +243,7 @@ def headline(summary: dict[str, Any], llm: dict[str, Any], data: dict[str, Any],
     rows = {r.get("model"): r for r in (evaluation or {}).get("table", [])}
     mine = rows.get(model, {})
     vs = [f"{k.removesuffix('_vs_bias_pct').upper()} {v:+.2f}%" for k, v in mine.items()
-          if k.endswith("_vs_bias_pct") and k.split("_")[0] in ("rmse", "auc")]  # fmt: skip
+          if k in ("rmse_vs_bias_pct", "auc_vs_bias_pct")]  # fmt: skip
     if vs:
         line += f"; vs the bias floor {', '.join(vs)}"
     budget = llm.get("budget", {})
